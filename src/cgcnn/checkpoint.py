@@ -1,0 +1,120 @@
+"""Model files: save ours, and load ours or the original CGCNN's `.pth.tar` files, never running code.
+
+Loading uses `torch.load(weights_only=True)`: the unpickler only builds tensors, containers and
+primitives, plus numpy scalars (which the original files hold), so a crafted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import save_torch
+from .elements import default_table, load_table_file, table_to_tensor
+from .errors import InputError
+from .model import CrystalGraphConvNet, ModelConfig
+
+log = logging.getLogger(__name__)
+FORMAT = "cgcnn-model"
+# numpy scalars are pickled by reference to this function; it only rebuilds a number from bytes.
+SAFE_GLOBALS = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, np.dtypes.Float64DType]
+ORIGINAL_ELEMENT_TABLE = "original_atom_init.json"
+# Keys our network has that the original's state_dict lacks; they are filled from elsewhere.
+FILLED_KEYS = {"element_features", "target_mean", "target_std", "expansion.centers"}
+
+
+def safe_load(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such model file")
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        raise InputError(path, f"refused to load: the file needs code outside the safe allow-list ({reason})") from None
+    except Exception as exc:
+        raise InputError(path, f"not a readable model file ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(obj, dict):
+        raise InputError(path, "not a model file (expected a dictionary)")
+    return obj
+
+
+def save_model(model: CrystalGraphConvNet, path, target_names, metadata=None) -> None:
+    save_torch(
+        {
+            "format": FORMAT,
+            "version": 1,
+            "config": model.config.to_dict(),
+            "state_dict": model.state_dict(),
+            "target_names": list(target_names),
+            "metadata": metadata or {},
+        },
+        path,
+    )
+
+
+def model_from_file(path, atom_init=None):
+    """(model in eval mode, target names, metadata) from our format or an original checkpoint."""
+    obj = safe_load(path)
+    if obj.get("format") == FORMAT:
+        return _ours(obj, path)
+    if {"state_dict", "args", "normalizer"} <= set(obj):
+        return _original(obj, path, atom_init)
+    raise InputError(path, "not a cgcnn model file nor an original CGCNN checkpoint")
+
+
+def _ours(obj, path):
+    try:
+        config = ModelConfig(**obj["config"])
+        model = CrystalGraphConvNet(config, obj["state_dict"]["element_features"])
+        model.load_state_dict(obj["state_dict"])
+    except (TypeError, KeyError, RuntimeError, ValueError) as exc:
+        raise InputError(path, f"the model file is damaged or from an incompatible version ({exc})") from None
+    return model.eval(), obj.get("target_names", []), obj.get("metadata", {})
+
+
+def original_element_table(atom_init=None) -> torch.Tensor:
+    """The element table for an original checkpoint: the one given, else the original's own (shipped)."""
+    if atom_init is not None:
+        return table_to_tensor(load_table_file(atom_init))
+    with resources.as_file(resources.files("cgcnn") / "data" / ORIGINAL_ELEMENT_TABLE) as path:
+        return table_to_tensor(load_table_file(path))
+
+
+def _original(obj, path, atom_init):
+    args, state = obj["args"], obj["state_dict"]
+    args = vars(args) if not isinstance(args, dict) else args
+    classification = args.get("task") == "classification"
+    config = ModelConfig(
+        atom_fea_len=int(args.get("atom_fea_len", 64)),
+        h_fea_len=int(args.get("h_fea_len", 128)),
+        n_conv=int(args.get("n_conv", 3)),
+        n_h=int(args.get("n_h", 1)),
+        task="classification" if classification else "regression",
+        n_outputs=int(state["fc_out.weight"].shape[0]),
+    )
+    features = original_element_table(atom_init)
+    if features.shape[1] != state["embedding.weight"].shape[1]:
+        raise InputError(atom_init or path, f"element table has {features.shape[1]} features, the model expects "
+                         f"{state['embedding.weight'].shape[1]}")
+    model = CrystalGraphConvNet(config, features)
+    result = model.load_state_dict(state, strict=False)
+    missing = set(result.missing_keys) - FILLED_KEYS
+    missing = {k for k in missing if not k.endswith("num_batches_tracked")}
+    if missing or result.unexpected_keys:
+        raise InputError(path, f"unexpected original checkpoint layout (missing {sorted(missing)}, "
+                         f"unexpected {result.unexpected_keys})")
+    if not classification:
+        model.target_mean.fill_(float(obj["normalizer"]["mean"]))
+        model.target_std.fill_(float(obj["normalizer"]["std"]))
+    log.info("loaded original CGCNN checkpoint %s (%s)", path, args.get("task"))
+    return model.eval(), ["prediction"], {"source": "original CGCNN checkpoint", "args": dict(args)}
+
+
+__all__ = ["model_from_file", "save_model", "safe_load", "default_table"]

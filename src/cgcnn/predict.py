@@ -60,11 +60,11 @@ def load_model(path, atom_init=None, device="cpu") -> Predictor:
     return Predictor(model, names, metadata, device)
 
 
-def prediction_columns(predictor: Predictor, values: np.ndarray) -> dict:
+def prediction_columns(task: str, target_names, values: np.ndarray) -> dict:
     """CSV columns: `prediction` (+ one per further target); classifiers: P(class 1) and the class."""
-    if predictor.is_classifier:
+    if task == "classification":
         return {"prediction": values[:, 1], "class": values.argmax(axis=1)}
-    names = ["prediction"] + [f"prediction_{n}" for n in predictor.target_names[1:]]
+    names = ["prediction"] + [f"prediction_{n}" for n in list(target_names)[1:]]
     return {name: values[:, k] for k, name in enumerate(names)}
 
 
@@ -91,6 +91,8 @@ def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, 
     atom_init = atom_init or dataset.atom_init
     predictor = load_model(model_path, atom_init, device)
     values = predictor.predict_structures(dataset.structures, dataset.sources, batch_size, progress=True)
-    write_predictions(out_path, dataset.ids, prediction_columns(predictor, values))
+    write_predictions(
+        out_path, dataset.ids, prediction_columns(predictor.model.config.task, predictor.target_names, values)
+    )
     log.info("wrote %d predictions to %s", len(dataset.ids), out_path)
     return dataset

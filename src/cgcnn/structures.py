@@ -191,7 +191,7 @@ def read_original_layout(folder: Path, with_targets=True) -> CrystalDataset:
         structures.append(read_structures(path)[0][1])
         sources.append(str(path))
     n_targets = 0 if targets is None else targets.shape[1]
-    names = ["target"] if n_targets == 1 else [f"target_{k}" for k in range(n_targets)]
+    names = ["target"] if n_targets == 1 else [str(k + 1) for k in range(n_targets)]  # id_prop.csv columns
     atom_init = folder / "atom_init.json"
     return CrystalDataset(ids, structures, sources, targets, names, atom_init if atom_init.is_file() else None)
 

@@ -1,0 +1,140 @@
+"""The `cgcnn` command: parses arguments and calls the library. Errors in input → one line, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .errors import CgcnnError
+
+log = logging.getLogger("cgcnn")
+
+
+def _add_data_options(p):
+    p.add_argument("--targets", type=lambda s: s.split(","), help="table layout: comma-separated target columns")
+    p.add_argument("--id-column", default="id", help="table layout: the id column (default: id, else row number)")
+    p.add_argument("--structure-column", help="table layout: column holding a structure file path or text")
+    p.add_argument("--atom-init", help="element feature table, original atom_init.json format")
+
+
+def _add_model_options(p):
+    g = p.add_argument_group("model")
+    g.add_argument("--task", choices=["regression", "classification"], default="regression")
+    g.add_argument("--conv", choices=["gated", "shared"], default="gated", help="Eq. 5 (gated) or Eq. 4 (shared)")
+    g.add_argument("--atom-fea-len", type=int, default=64)
+    g.add_argument("--h-fea-len", type=int, default=128)
+    g.add_argument("--n-conv", type=int, default=3)
+    g.add_argument("--n-h", type=int, default=1)
+    g.add_argument("--radius", type=float, default=8.0, help="neighbour cutoff in Å")
+    g.add_argument("--max-neighbors", type=int, default=12)
+    g.add_argument("--gaussian-step", type=float, default=0.2, help="Gaussian spacing and width in Å")
+
+
+def _add_training_options(p):
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=30)
+    g.add_argument("--batch-size", type=int, default=256)
+    g.add_argument("--optim", choices=["sgd", "adam", "adamw"], default="sgd")
+    g.add_argument("--lr", type=float, default=0.01)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--scheduler", choices=["step", "cosine", "none"], default="step")
+    g.add_argument("--lr-milestones", type=int, nargs="+", default=[100])
+    g.add_argument("--loss", choices=["mse", "l1", "huber"], default="mse")
+    g.add_argument("--patience", type=int, help="early stopping: epochs without a better validation score")
+    g.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "VAL", "TEST"),
+                   help="ratios (≤ 1) or sizes of the train/val/test splits")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    g.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cgcnn", description=__import__("cgcnn").__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model on a dataset")
+    p.add_argument("data", help="folder in the original layout (ID.cif + id_prop.csv) or a CSV/JSON table")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, log, metrics, predictions")
+    _add_data_options(p)
+    _add_model_options(p)
+    _add_training_options(p)
+
+    p = sub.add_parser("predict", help="predict with a trained model or an original CGCNN checkpoint")
+    p.add_argument("inputs", nargs="+", help="structure files, folders of them, dataset folders or tables")
+    p.add_argument("--model", required=True, help="model file (best.pt) or original .pth.tar")
+    p.add_argument("--out", required=True, help="CSV to write: id,prediction[,...]")
+    p.add_argument("--atom-init", help="element table for original checkpoints (default: the data's, else the original's)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu")
+
+    p = sub.add_parser("demo", help="train on the embedded formation-energy data and report")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--epochs", type=int, default=None, help="override the demo's number of epochs")
+    return parser
+
+
+def _configs(args):
+    from .model import ModelConfig
+    from .train import TrainConfig
+
+    model = ModelConfig(
+        atom_fea_len=args.atom_fea_len, h_fea_len=args.h_fea_len, n_conv=args.n_conv, n_h=args.n_h,
+        conv=args.conv, task=args.task, radius=args.radius, max_neighbors=args.max_neighbors,
+        gaussian_step=args.gaussian_step,
+    )
+    train = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optim, lr=args.lr,
+        momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
+        lr_milestones=args.lr_milestones, loss=args.loss, patience=args.patience, split=args.split,
+        seed=args.seed, device=args.device, workers=args.workers,
+    )
+    return model, train
+
+
+def run_train(args):
+    from .train import train
+
+    model, cfg = _configs(args)
+    result = train(args.data, args.out, model, cfg, atom_init=args.atom_init, targets=args.targets,
+                   id_column=args.id_column, structure_column=args.structure_column, resume=args.resume,
+                   progress=not args.no_progress)
+    print(json.dumps(result, indent=2))
+
+
+def run_predict(args):
+    from .predict import predict_files
+
+    dataset = predict_files(args.model, args.inputs, args.out, args.atom_init, args.batch_size, args.device)
+    print(f"wrote {len(dataset.ids)} predictions to {args.out}")
+
+
+def run_demo(args):
+    from .demo import run_demo as demo
+
+    report = demo(args.out, epochs=args.epochs, progress=not args.no_progress)
+    print(report)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    handlers = {"train": run_train, "predict": run_predict, "demo": run_demo}
+    try:
+        handlers[args.command](args)
+    except CgcnnError as exc:
+        print(f"cgcnn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cgcnn: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

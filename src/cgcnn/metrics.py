@@ -1,0 +1,44 @@
+"""Test metrics: MAE, RMSE, R² for regression; accuracy and ROC-AUC (scikit-learn) for classification."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def regression_metrics(targets: np.ndarray, predictions: np.ndarray, names) -> dict:
+    """Per-target metrics; with one target they are also given at the top level."""
+    per_target = {}
+    for k, name in enumerate(names):
+        y, p = targets[:, k], predictions[:, k]
+        error = p - y
+        variance = float(np.sum((y - y.mean()) ** 2))
+        per_target[name] = {
+            "mae": float(np.mean(np.abs(error))),
+            "rmse": float(np.sqrt(np.mean(error**2))),
+            "r2": float(1 - np.sum(error**2) / variance) if variance > 0 else float("nan"),
+        }
+    result = {"n": int(len(targets)), "targets": per_target}
+    if len(names) == 1:
+        result.update(per_target[names[0]])
+    return result
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    labels = labels.astype(int).ravel()
+    result = {
+        "n": int(len(labels)),
+        "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
+        "roc_auc": None,  # undefined unless every class occurs
+    }
+    if len(np.unique(labels)) == probabilities.shape[1]:
+        scores = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
+        result["roc_auc"] = float(roc_auc_score(labels, scores, multi_class="ovr"))
+    return result
+
+
+def metrics_for(task: str, targets: np.ndarray, outputs: np.ndarray, names) -> dict:
+    if task == "classification":
+        return classification_metrics(targets, outputs)
+    return regression_metrics(targets, outputs, names)

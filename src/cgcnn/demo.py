@@ -13,7 +13,7 @@ from .train import TEST_PREDICTIONS, TrainConfig, train
 
 DEMO_DATA = "mp_formation_energy_1500.csv.gz"
 DEMO_MODEL = ModelConfig(atom_fea_len=64, h_fea_len=128, n_conv=3, n_h=1)
-DEMO_TRAINING = TrainConfig(epochs=60, batch_size=64, optimizer="adamw", lr=3e-3, weight_decay=1e-5,
+DEMO_TRAINING = TrainConfig(epochs=150, batch_size=64, optimizer="adamw", lr=3e-3, weight_decay=1e-5,
                             scheduler="cosine", loss="l1", seed=0)
 
 

@@ -1,0 +1,52 @@
+import itertools
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+TINY = SHARED / "mp-tiny100"
+ORIGINAL = SHARED / "original-cgcnn"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return path
+
+
+@pytest.fixture
+def tiny100():
+    return need(TINY)
+
+
+@pytest.fixture
+def original():
+    return need(ORIGINAL)
+
+
+def read_cif(path):
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Structure.from_file(str(path))
+
+
+def brute_force_neighbors(structure, radius):
+    """Every (i, j, d) with 0 < d <= radius, by enumerating enough periodic images explicitly."""
+    lattice = structure.lattice.matrix
+    # images needed along a: radius / (distance between the b-c planes), plus one
+    volume = abs(np.linalg.det(lattice))
+    heights = [volume / np.linalg.norm(np.cross(lattice[(k + 1) % 3], lattice[(k + 2) % 3])) for k in range(3)]
+    reach = [int(np.ceil(radius / h)) + 1 for h in heights]
+    cart = structure.cart_coords
+    pairs = []
+    for shift in itertools.product(*(range(-r, r + 1) for r in reach)):
+        offset = np.array(shift) @ lattice
+        d = np.linalg.norm(cart[None, :, :] + offset - cart[:, None, :], axis=2)
+        i, j = np.nonzero((d > 1e-8) & (d <= radius))
+        pairs += list(zip(i.tolist(), j.tolist(), d[i, j].tolist()))
+    return pairs

@@ -7,7 +7,6 @@ primitives, plus numpy scalars (which the original files hold), so a crafted fil
 from __future__ import annotations
 
 import logging
-import pickle
 from importlib import resources
 from pathlib import Path
 
@@ -35,11 +34,15 @@ def safe_load(path) -> dict:
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        reason = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-        raise InputError(path, f"refused to load: the file needs code outside the safe allow-list ({reason})") from None
-    except Exception as exc:
-        raise InputError(path, f"not a readable model file ({type(exc).__name__}: {str(exc)[:200]})") from None
+    except Exception as exc:  # torch raises several types for unreadable files
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        asks_code = [ln for ln in lines if "GLOBAL" in ln or "global:" in ln]
+        if asks_code:  # the restricted unpickler met a reference to a function or class it does not allow
+            reason = asks_code[0].split("WeightsUnpickler error:")[-1].strip()[:300]
+            raise InputError(path, f"refused to load: the file asks for code outside the safe allow-list ({reason})") from None
+        detail = [ln for ln in lines if "WeightsUnpickler error:" in ln] or lines or [""]
+        reason = detail[0].split("WeightsUnpickler error:")[-1].strip()[:300]
+        raise InputError(path, f"not a readable model file ({type(exc).__name__}: {reason})") from None
     if not isinstance(obj, dict):
         raise InputError(path, "not a model file (expected a dictionary)")
     return obj

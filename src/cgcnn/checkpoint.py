@@ -35,17 +35,21 @@ def safe_load(path) -> dict:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for unreadable files
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        asks_code = [ln for ln in lines if "GLOBAL" in ln or "global:" in ln]
-        if asks_code:  # the restricted unpickler met a reference to a function or class it does not allow
-            reason = asks_code[0].split("WeightsUnpickler error:")[-1].strip()[:300]
+        reason = _load_failure(exc)
+        if "GLOBAL" in reason or "global" in reason:  # a reference to a function or class it does not allow
             raise InputError(path, f"refused to load: the file asks for code outside the safe allow-list ({reason})") from None
-        detail = [ln for ln in lines if "WeightsUnpickler error:" in ln] or lines or [""]
-        reason = detail[0].split("WeightsUnpickler error:")[-1].strip()[:300]
         raise InputError(path, f"not a readable model file ({type(exc).__name__}: {reason})") from None
     if not isinstance(obj, dict):
         raise InputError(path, "not a model file (expected a dictionary)")
     return obj
+
+
+def _load_failure(exc) -> str:
+    """The informative line of torch.load's long error message."""
+    text = str(exc)
+    text = text.split("WeightsUnpickler error:", 1)[1] if "WeightsUnpickler error:" in text else text
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "Weights only load failed" not in ln]
+    return next((ln for ln in lines if "GLOBAL" in ln), lines[0] if lines else "")[:300]
 
 
 def save_model(model: CrystalGraphConvNet, path, target_names, metadata=None) -> None:

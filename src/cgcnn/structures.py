@@ -51,8 +51,10 @@ def validate_structure(structure, source):
         raise InputError(source, "the cell or the atomic coordinates contain NaN or infinity")
     if not abs(structure.volume) > 1e-3:
         raise InputError(source, f"the cell volume is {structure.volume:.3g} Å³; a periodic cell is needed")
+    from pymatgen.core.periodic_table import DummySpecies
+
     for site in structure:
-        if getattr(site.specie, "Z", 0) < 1:
+        if isinstance(site.specie, DummySpecies) or not 1 <= getattr(site.specie, "Z", 0) <= 118:
             raise InputError(source, f"unknown element {site.species_string!r}")
     return structure
 

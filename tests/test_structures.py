@@ -1,0 +1,96 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from cgcnn.errors import InputError
+from cgcnn.structures import collect_structures, load_dataset, read_structures
+from conftest import read_cif
+from test_model import random_predictor
+
+
+def write_formats(structure, folder):
+    """The same crystal as CIF, POSCAR, extxyz, ASE db and pymatgen JSON."""
+    import ase.db
+    import ase.io
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    structure.to(filename=str(folder / "x.cif"))
+    structure.to(filename=str(folder / "POSCAR"), fmt="poscar")
+    (folder / "x.json").write_text(json.dumps(structure.as_dict()))
+    ase.io.write(folder / "x.extxyz", atoms)
+    with ase.db.connect(str(folder / "x.db")) as db:
+        db.write(atoms)
+    return [folder / n for n in ("x.cif", "POSCAR", "x.json", "x.extxyz", "x.db")]
+
+
+def test_every_format_gives_the_same_prediction(tiny100, tmp_path):
+    structure = read_cif(tiny100 / "7.cif")
+    predictor = random_predictor()
+    expected = predictor.predict(structure)
+    for path in write_formats(structure, tmp_path):
+        (name, parsed), = read_structures(path)
+        np.testing.assert_allclose(predictor.predict(parsed), expected, atol=1e-5, err_msg=path.name)
+
+
+def test_multi_frame_files_get_one_id_per_frame(tiny100, tmp_path):
+    import ase.io
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    frames = [AseAtomsAdaptor.get_atoms(read_cif(tiny100 / f"{k}.cif")) for k in (1, 2, 3)]
+    ase.io.write(tmp_path / "many.extxyz", frames)
+    assert [i for i, _ in read_structures(tmp_path / "many.extxyz")] == ["many:0", "many:1", "many:2"]
+
+
+def test_table_layout_with_files_and_embedded_text(tiny100, tmp_path):
+    import pandas as pd
+
+    shutil.copy(tiny100 / "4.cif", tmp_path / "four.cif")
+    table = pd.DataFrame({
+        "id": ["a", "b", "c"],
+        "structure": ["four.cif", (tiny100 / "5.cif").read_text(),
+                      json.dumps(read_cif(tiny100 / "6.cif").as_dict())],
+        "energy": [1.0, 2.0, 3.0],
+        "gap": [0.0, 0.5, 1.5],
+    })
+    table.to_csv(tmp_path / "data.csv", index=False)
+    data = load_dataset(tmp_path / "data.csv")
+    assert data.ids == ["a", "b", "c"] and data.target_names == ["energy", "gap"]
+    np.testing.assert_allclose(data.targets, [[1, 0], [2, 0.5], [3, 1.5]])
+    assert len(data.structures[1]) == len(read_cif(tiny100 / "5.cif"))
+    table.to_json(tmp_path / "data.json", orient="records")
+    only_gap = load_dataset(tmp_path / "data.json", targets=["gap"])
+    assert only_gap.target_names == ["gap"] and only_gap.targets.shape == (3, 1)
+
+
+def test_original_layout(original):
+    data = load_dataset(original / "sample-regression")
+    assert len(data) == 10 and data.targets.shape == (10, 1)
+    assert data.atom_init == original / "sample-regression" / "atom_init.json"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("0.250000  1\n", "0.250000  0.5\n", 1), "partially occupied site"),
+    (lambda t: t.replace("  In  In4", "  Xx  Xx4", 1), "unknown element"),
+    (lambda t: t.replace("_cell_length_a", "_cell_length_q", 1), "cannot read a crystal structure"),
+    (lambda t: "", "the file is empty"),
+    (lambda t: t[: len(t) // 3], "cannot read a crystal structure"),
+])
+def test_bad_structures_name_the_file(tiny100, tmp_path, edit, message):
+    path = tmp_path / "bad.cif"
+    path.write_text(edit((tiny100 / "1.cif").read_text()))
+    with pytest.raises(InputError, match=message) as err:
+        read_structures(path)
+    assert str(path) in str(err.value)
+
+
+def test_binary_junk_and_empty_folder(tmp_path):
+    junk = tmp_path / "junk.cif"
+    junk.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(InputError, match="junk.cif"):
+        read_structures(junk)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="contains no structure files"):
+        collect_structures([tmp_path / "empty"])

@@ -1,0 +1,100 @@
+"""Real training runs on real Materials Project crystals (a few seconds each on 2 CPU cores)."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from cgcnn.checkpoint import safe_load
+from cgcnn.cli import main
+from cgcnn.model import ModelConfig
+from cgcnn.train import TrainConfig, train
+from test_cli import run_cli, small_dataset
+
+pytestmark = pytest.mark.slow
+FAST = dict(optimizer="adam", lr=3e-3, scheduler="cosine", batch_size=16)
+
+
+def test_training_beats_the_mean_predictor(tiny100, tmp_path, capsys):
+    data = small_dataset(tiny100, tmp_path / "data", n=100)
+    run = tmp_path / "run"
+    code, out, err = run_cli(["--no-progress", "train", data, "--out", run, "--epochs", "40", "--optim", "adam",
+                              "--lr", "3e-3", "--scheduler", "cosine", "--batch-size", "16"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n_train"] == 60 and result["n_val"] == 20 and result["n_test"] == 20
+    assert result["test"]["mae"] < 0.6 * result["test_mean_baseline"]["mae"]
+    assert sorted(p.name for p in run.iterdir()) == ["best.pt", "checkpoint.pt", "log.csv", "split.json",
+                                                     "test_metrics.json", "test_predictions.csv"]
+    assert len(list(csv.DictReader(open(run / "log.csv")))) == 40
+    split = json.loads((run / "split.json").read_text())
+    assert not set(split["train"]) & set(split["test"])
+
+    # the saved model predicts the same numbers through `cgcnn predict`
+    tested = {r["id"]: float(r["prediction"]) for r in csv.DictReader(open(run / "test_predictions.csv"))}
+    some = sorted(tested)[:5]
+    assert run_cli(["predict", "--model", run / "best.pt", "--out", tmp_path / "p.csv",
+                    *[data / f"{i}.cif" for i in some]], capsys)[0] == 0
+    again = {r["id"]: float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "p.csv"))}
+    assert again == pytest.approx({i: tested[i] for i in some}, abs=1e-4)
+
+
+def test_resume_continues_to_the_same_weights(tiny100, tmp_path):
+    data = small_dataset(tiny100, tmp_path / "data", n=40)
+    # a schedule that does not depend on the total number of epochs, so 2 + 2 equals 4
+    cfg = dict(FAST, scheduler="step", lr_milestones=[3])
+    train(data, tmp_path / "straight", ModelConfig(n_conv=2), TrainConfig(epochs=4, **cfg), progress=False)
+    train(data, tmp_path / "halves", ModelConfig(n_conv=2), TrainConfig(epochs=2, **cfg), progress=False)
+    with pytest.raises(Exception, match="already holds a training run"):
+        train(data, tmp_path / "halves", ModelConfig(n_conv=2), TrainConfig(epochs=4, **cfg), progress=False)
+    train(data, tmp_path / "halves", ModelConfig(n_conv=2), TrainConfig(epochs=4, **cfg), resume=True,
+          progress=False)
+    a = safe_load(tmp_path / "straight" / "checkpoint.pt")
+    b = safe_load(tmp_path / "halves" / "checkpoint.pt")
+    assert a["state"]["epoch"] == b["state"]["epoch"] == 4
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=0, atol=1e-6, equal_nan=True, msg=key)
+    assert [r["epoch"] for r in csv.DictReader(open(tmp_path / "halves" / "log.csv"))] == ["1", "2", "3", "4"]
+
+
+def test_metal_classification_with_eq4_from_a_table(tiny100, tmp_path, capsys):
+    rows = list(csv.reader(open(tiny100 / "id_prop.csv")))
+    with open(tmp_path / "metals.csv", "w") as handle:
+        handle.write("id,structure,metal\n")
+        handle.writelines(f"{r[0]},{tiny100 / (r[0] + '.cif')},{int(float(r[2]) == 0)}\n" for r in rows)
+    run = tmp_path / "run"
+    code, out, err = run_cli(["--no-progress", "train", tmp_path / "metals.csv", "--out", run, "--task",
+                              "classification", "--conv", "shared", "--epochs", "15", "--optim", "adam", "--lr",
+                              "3e-3", "--batch-size", "16"], capsys)
+    assert code == 0, err
+    test = json.loads(out)["test"]
+    assert 0 <= test["accuracy"] <= 1 and test["roc_auc"] is not None
+    header = open(run / "test_predictions.csv").readline().strip()
+    assert header == "id,target,prediction,class"
+
+
+def test_two_targets_and_early_stopping(tiny100, tmp_path):
+    data = tmp_path / "data"
+    small_dataset(tiny100, data, n=30)
+    shutil.copy(tiny100 / "id_prop.csv", data / "id_prop.csv")
+    (data / "id_prop.csv").write_text("\n".join((tiny100 / "id_prop.csv").read_text().splitlines()[:30]) + "\n")
+    cfg = TrainConfig(epochs=20, patience=2, optimizer="adam", lr=0.05, scheduler="none", batch_size=8)
+    result = train(data, tmp_path / "run", ModelConfig(n_conv=1), cfg, progress=False)
+    assert set(result["test"]["targets"]) == {"1", "2"}
+    log = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert len(log) < 20 and len(log) == result["best_epoch"] + 2
+    header = open(tmp_path / "run" / "test_predictions.csv").readline().strip()
+    assert header == "id,target_1,target_2,prediction_1,prediction_2"
+
+
+def test_demo_runs_on_the_embedded_data(tmp_path, capsys):
+    code, out, err = run_cli(["--no-progress", "demo", "--out", tmp_path / "demo", "--epochs", "2"], capsys)
+    assert code == 0, err
+    assert "test MAE" in out and "mean predictor" in out
+    assert (tmp_path / "demo" / "parity.png").stat().st_size > 10_000
+    metrics = json.loads((tmp_path / "demo" / "test_metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 1500
+    assert np.isfinite(metrics["test"]["mae"])

@@ -53,9 +53,10 @@ def build_graphs(structures, sources, params: GraphParams, element_features=None
 class GraphDataset(torch.utils.data.Dataset):
     """Graphs with optional targets (float for regression, class index for classification)."""
 
-    def __init__(self, graphs: list, targets: torch.Tensor | None = None):
+    def __init__(self, graphs: list, targets: torch.Tensor | None = None, indices: list | None = None):
         self.graphs = graphs
         self.targets = targets
+        self.indices = list(range(len(graphs))) if indices is None else indices  # positions in the source
 
     def __len__(self):
         return len(self.graphs)

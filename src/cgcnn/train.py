@@ -217,11 +217,7 @@ def prepare(dataset, model_config: ModelConfig, cfg: TrainConfig, element_featur
     targets, n_outputs = target_tensor(dataset, model_config.task, source)
     graphs = build_graphs(dataset.structures, dataset.sources, params, element_features, progress)
     split = split_indices(len(graphs), cfg.split, cfg.seed)
-    datasets = {
-        name: GraphDataset([graphs[k] for k in idx], targets[idx]) for name, idx in split.items()
-    }
-    for name, idx in split.items():
-        datasets[name].indices = idx
+    datasets = {name: GraphDataset([graphs[k] for k in idx], targets[idx], idx) for name, idx in split.items()}
     model_config.n_outputs = n_outputs
     torch.manual_seed(cfg.seed)
     model = CrystalGraphConvNet(model_config, element_features)

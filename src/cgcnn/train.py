@@ -111,7 +111,8 @@ def scaled(model, targets):
 def train_epoch(model, batches, optimizer, loss_fn, device, progress) -> float:
     model.train()
     total, count = 0.0, 0
-    for batch in tqdm(batches, desc="batches", leave=False, disable=not progress):
+    # a per-batch bar only where an epoch is long enough to need one
+    for batch in tqdm(batches, desc="batches", leave=False, disable=not progress or len(batches) < 50):
         batch = batch.to(device)
         loss = loss_fn(model(batch), scaled(model, batch.targets))
         optimizer.zero_grad(set_to_none=True)

@@ -50,3 +50,11 @@ def brute_force_neighbors(structure, radius):
         i, j = np.nonzero((d > 1e-8) & (d <= radius))
         pairs += list(zip(i.tolist(), j.tolist(), d[i, j].tolist()))
     return pairs
+
+
+@pytest.fixture(autouse=True, scope="session")
+def graph_store_in_a_temporary_folder(tmp_path_factory):
+    """Tests never touch the user's cache."""
+    import os
+
+    os.environ["CGCNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("graph-cache"))

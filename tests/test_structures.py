@@ -59,7 +59,10 @@ def test_table_layout_with_files_and_embedded_text(tiny100, tmp_path):
     data = load_dataset(tmp_path / "data.csv")
     assert data.ids == ["a", "b", "c"] and data.target_names == ["energy", "gap"]
     np.testing.assert_allclose(data.targets, [[1, 0], [2, 0.5], [3, 1.5]])
-    assert len(data.structures[1]) == len(read_cif(tiny100 / "5.cif"))
+    from cgcnn.crystal import load_crystal
+
+    assert len(load_crystal(data.items[1], "b").atomic_numbers) == len(read_cif(tiny100 / "5.cif"))
+    assert len(load_crystal(data.items[2], "c").atomic_numbers) == len(read_cif(tiny100 / "6.cif"))
     table.to_json(tmp_path / "data.json", orient="records")
     only_gap = load_dataset(tmp_path / "data.json", targets=["gap"])
     assert only_gap.target_names == ["gap"] and only_gap.targets.shape == (3, 1)

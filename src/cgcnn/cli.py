@@ -48,8 +48,17 @@ def _add_training_options(p):
                    help="ratios (≤ 1) or sizes of the train/val/test splits")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
-    g.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    g.add_argument("--loader-workers", type=int, default=0, help="data-loader processes during training")
+    g.add_argument("--max-batch-atoms", type=int, help="cap on atoms per batch (a larger crystal goes alone)")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+
+
+def _add_featurize_options(p):
+    from .featurize import default_workers
+
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="processes that read crystals and build graphs (default: all cores)")
+    p.add_argument("--cache-dir", help="graph store folder (default: $CGCNN_CACHE_DIR or ~/.cache/cgcnn)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     _add_model_options(p)
     _add_training_options(p)
+    _add_featurize_options(p)
+
+    p = sub.add_parser("featurize", help="build the graph store of a dataset (done by train when missing)")
+    p.add_argument("data", help="folder in the original layout or a CSV/JSON table")
+    _add_data_options(p)
+    p.add_argument("--radius", type=float, default=8.0)
+    p.add_argument("--max-neighbors", type=int, default=12)
+    _add_featurize_options(p)
 
     p = sub.add_parser("predict", help="predict with a trained model or an original CGCNN checkpoint")
     p.add_argument("inputs", nargs="+", help="structure files, folders of them, dataset folders or tables")
@@ -72,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--atom-init", help="element table for original checkpoints (default: the data's, else the original's)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=1, help="processes that read crystals and build graphs")
 
     p = sub.add_parser("demo", help="train on the embedded formation-energy data and report")
     p.add_argument("--out", default="runs/demo")
@@ -92,7 +110,8 @@ def _configs(args):
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optim, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
         lr_milestones=args.lr_milestones, loss=args.loss, patience=args.patience, split=args.split,
-        seed=args.seed, device=args.device, workers=args.workers,
+        seed=args.seed, device=args.device, workers=args.workers, loader_workers=args.loader_workers,
+        max_batch_atoms=args.max_batch_atoms, cache_dir=args.cache_dir,
     )
     return model, train
 
@@ -107,10 +126,20 @@ def run_train(args):
     print(json.dumps(result, indent=2))
 
 
+def run_featurize(args):
+    from .featurize import featurize
+
+    report = featurize(args.data, args.radius, args.max_neighbors, args.workers, args.cache_dir,
+                       targets=args.targets, id_column=args.id_column, structure_column=args.structure_column,
+                       progress=not args.no_progress)
+    print(json.dumps(report, indent=2))
+
+
 def run_predict(args):
     from .predict import predict_files
 
-    dataset = predict_files(args.model, args.inputs, args.out, args.atom_init, args.batch_size, args.device)
+    dataset = predict_files(args.model, args.inputs, args.out, args.atom_init, args.batch_size, args.device,
+                            args.workers)
     print(f"wrote {len(dataset.ids)} predictions to {args.out}")
 
 
@@ -124,7 +153,7 @@ def run_demo(args):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    handlers = {"train": run_train, "predict": run_predict, "demo": run_demo}
+    handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "demo": run_demo}
     try:
         handlers[args.command](args)
     except CgcnnError as exc:

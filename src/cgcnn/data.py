@@ -1,16 +1,16 @@
-"""From structures to batches: build every crystal graph once, then concatenate graphs with index offsets."""
+"""From graphs to batches: concatenate crystal graphs with index offsets into one disconnected graph."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .elements import missing_elements
 from .errors import InputError
-from .graph import CrystalGraph, GraphParams, build_graph
+from .graph import CrystalGraph
 
 log = logging.getLogger(__name__)
 
@@ -35,34 +35,28 @@ class Batch:
         )
 
 
-def build_graphs(structures, sources, params: GraphParams, element_features=None, progress=True) -> list:
-    """One CrystalGraph per structure; unknown elements are reported with the file they came from."""
-    graphs = []
-    for structure, source in tqdm(
-        list(zip(structures, sources)), desc="graphs", unit="crystal", disable=not progress, leave=False
-    ):
-        graph = build_graph(structure, params, source)
-        if element_features is not None:
-            missing = missing_elements(graph.atomic_numbers.numpy(), element_features)
-            if missing:
-                raise InputError(source, f"element(s) with Z={missing} are not in the element feature table")
-        graphs.append(graph)
-    return graphs
+def check_elements(numbers_per_crystal, sources, element_features) -> None:
+    """Name the first crystal holding an element the feature table lacks."""
+    for numbers, source in zip(numbers_per_crystal, sources):
+        missing = missing_elements(np.asarray(numbers), element_features)
+        if missing:
+            raise InputError(source, f"element(s) with Z={missing} are not in the element feature table")
 
 
 class GraphDataset(torch.utils.data.Dataset):
-    """Graphs with optional targets (float for regression, class index for classification)."""
+    """A subset (`indices`) of a graph source (a list or a GraphStore), with targets for the whole source."""
 
-    def __init__(self, graphs: list, targets: torch.Tensor | None = None, indices: list | None = None):
+    def __init__(self, graphs, targets: torch.Tensor | None = None, indices: list | None = None):
         self.graphs = graphs
         self.targets = targets
-        self.indices = list(range(len(graphs))) if indices is None else indices  # positions in the source
+        self.indices = list(range(len(graphs))) if indices is None else list(indices)
 
     def __len__(self):
-        return len(self.graphs)
+        return len(self.indices)
 
     def __getitem__(self, k):
-        return k, self.graphs[k], None if self.targets is None else self.targets[k]
+        i = self.indices[k]
+        return k, self.graphs[i], None if self.targets is None else self.targets[i]
 
 
 def collate(items) -> Batch:
@@ -81,11 +75,43 @@ def collate(items) -> Batch:
     )
 
 
-def loader(dataset, batch_size, shuffle=False, generator=None, workers=0):
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
-        generator=generator, num_workers=workers,
-    )
+class CappedBatches(torch.utils.data.Sampler):
+    """Batches of at most `batch_size` crystals and, if set, `max_atoms` atoms; a crystal larger than the
+    cap forms a batch of its own, so one huge cell cannot exhaust memory."""
+
+    def __init__(self, n_atoms, batch_size, max_atoms=None, shuffle=False, generator=None):
+        self.n_atoms = np.asarray(n_atoms)
+        self.batch_size, self.max_atoms = batch_size, max_atoms
+        self.shuffle, self.generator = shuffle, generator
+
+    def __iter__(self):
+        n = len(self.n_atoms)
+        order = torch.randperm(n, generator=self.generator).tolist() if self.shuffle else range(n)
+        batch, atoms = [], 0
+        for k in order:
+            size = int(self.n_atoms[k])
+            full = len(batch) == self.batch_size or (self.max_atoms and atoms + size > self.max_atoms)
+            if batch and full:
+                yield batch
+                batch, atoms = [], 0
+            batch.append(k)
+            atoms += size
+        if batch:
+            yield batch
+
+    def __len__(self):
+        if not self.max_atoms:
+            return -(-len(self.n_atoms) // self.batch_size)
+        return sum(1 for _ in CappedBatches(self.n_atoms, self.batch_size, self.max_atoms))
 
 
-__all__ = ["Batch", "CrystalGraph", "GraphDataset", "build_graphs", "collate", "loader"]
+def loader(dataset, batch_size, shuffle=False, generator=None, workers=0, n_atoms=None, max_atoms=None):
+    """Batches over `dataset`; `n_atoms` (per crystal) enables the atoms-per-batch cap."""
+    if n_atoms is None:
+        n_atoms = np.ones(len(dataset), dtype=np.int64)
+        max_atoms = None
+    sampler = CappedBatches(n_atoms, batch_size, max_atoms, shuffle, generator)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers)
+
+
+__all__ = ["Batch", "CrystalGraph", "GraphDataset", "check_elements", "collate", "loader"]

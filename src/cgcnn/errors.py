@@ -12,3 +12,6 @@ class InputError(CgcnnError):
         self.source = str(source)
         self.reason = message
         super().__init__(f"{source}: {message}")
+
+    def __reduce__(self):  # so that worker processes can send it back
+        return type(self), (self.source, self.reason)

@@ -36,18 +36,23 @@ class CrystalGraph:
         return int(self.atomic_numbers.numel())
 
 
-def neighbor_list(structure, radius, backend="pymatgen"):
+def neighbor_list(lattice, cart_coords, radius, backend="pymatgen"):
     """All (i, j, d) pairs with 0 < d <= radius over periodic images (an atom's own images included)."""
+    lattice = np.ascontiguousarray(lattice, dtype=np.float64)
+    cart = np.ascontiguousarray(cart_coords, dtype=np.float64)
     if backend == "pymatgen":
-        i, j, _, d = structure.get_neighbor_list(float(radius), numerical_tol=1e-8)
+        from pymatgen.optimization.neighbors import find_points_in_spheres
+
+        # exactly what Structure.get_neighbor_list does, without building a Structure
+        i, j, _, d = find_points_in_spheres(cart, cart, r=float(radius), pbc=np.ones(3, dtype=np.int64),
+                                            lattice=lattice, tol=1e-8)
+        keep = ~((i == j) & (d <= 1e-8))
+        i, j, d = i[keep], j[keep], d[keep]
     elif backend == "vesin":
         from vesin import NeighborList
 
         i, j, d = NeighborList(cutoff=float(radius), full_list=True).compute(
-            points=np.ascontiguousarray(structure.cart_coords, dtype=np.float64),
-            box=np.ascontiguousarray(structure.lattice.matrix, dtype=np.float64),
-            periodic=True,
-            quantities="ijd",
+            points=cart, box=lattice, periodic=True, quantities="ijd"
         )
     else:
         raise ValueError(f"unknown neighbour-list backend {backend!r}; use 'pymatgen' or 'vesin'")
@@ -63,21 +68,27 @@ def nearest_per_center(i, j, d, max_neighbors):
     return i[keep], j[keep], d[keep]
 
 
-def build_graph(structure, params: GraphParams = GraphParams(), source="<structure>") -> CrystalGraph:
-    """The crystal graph of a pymatgen Structure."""
-    n_atoms = len(structure)
-    i, j, d = neighbor_list(structure, params.radius, params.backend)
+def build_graph(crystal, params: GraphParams = GraphParams(), source="<structure>") -> CrystalGraph:
+    """The crystal graph of a `Crystal` (or of a pymatgen Structure)."""
+    from .crystal import Crystal
+
+    if not isinstance(crystal, Crystal):
+        crystal = Crystal.from_structure(crystal)
+    n_atoms = len(crystal.atomic_numbers)
+    i, j, d = neighbor_list(crystal.lattice, crystal.cart_coords, params.radius, params.backend)
     i, j, d = nearest_per_center(i, j, d, params.max_neighbors)
     counts = np.bincount(i, minlength=n_atoms)
     if (counts == 0).any():
+        from pymatgen.core import Element
+
         k = int(np.argmin(counts))
         raise InputError(
             source,
-            f"atom {k} ({structure[k].species_string}) has no neighbour within {params.radius} Å; "
-            "use a larger --radius",
+            f"atom {k} ({Element.from_Z(int(crystal.atomic_numbers[k])).symbol}) has no neighbour within "
+            f"{params.radius} Å; use a larger --radius",
         )
     return CrystalGraph(
-        atomic_numbers=torch.as_tensor(structure.atomic_numbers, dtype=torch.long),
+        atomic_numbers=torch.as_tensor(np.asarray(crystal.atomic_numbers), dtype=torch.long),
         edge_index=torch.as_tensor(np.stack([i, j])),
         distances=torch.as_tensor(d, dtype=torch.float32),
     )

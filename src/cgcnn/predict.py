@@ -11,7 +11,8 @@ import torch
 
 from .atomic import write_text
 from .checkpoint import model_from_file
-from .data import GraphDataset, build_graphs, loader
+from .data import GraphDataset, check_elements, loader
+from .featurize import build_graphs
 from .graph import GraphParams
 from .structures import CrystalDataset, collect_structures, to_structure
 
@@ -39,10 +40,12 @@ class Predictor:
             structures = [structures]
         sources = [f"structure {k}" for k in range(len(structures))]
         structures = [to_structure(s, src) for s, src in zip(structures, sources)]
-        return self.predict_structures(structures, sources, batch_size)
+        return self.predict_items(structures, sources, batch_size)
 
-    def predict_structures(self, structures, sources, batch_size=256, progress=False) -> np.ndarray:
-        graphs = build_graphs(structures, sources, self.params, self.model.element_features, progress)
+    def predict_items(self, items, sources, batch_size=256, workers=1, progress=False) -> np.ndarray:
+        """Predict dataset items (paths, embedded text, Structures), reading them on `workers` processes."""
+        graphs = build_graphs(items, sources, self.params, workers, progress)
+        check_elements((g.atomic_numbers for g in graphs), sources, self.model.element_features)
         return self.predict_graphs(graphs, batch_size)
 
     @torch.no_grad()
@@ -85,12 +88,13 @@ def _format(value):
     return value
 
 
-def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, device="cpu") -> CrystalDataset:
+def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, device="cpu",
+                  workers=1) -> CrystalDataset:
     """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data."""
     dataset = collect_structures(inputs)
     atom_init = atom_init or dataset.atom_init
     predictor = load_model(model_path, atom_init, device)
-    values = predictor.predict_structures(dataset.structures, dataset.sources, batch_size, progress=True)
+    values = predictor.predict_items(dataset.items, dataset.sources, batch_size, workers, progress=True)
     write_predictions(
         out_path, dataset.ids, prediction_columns(predictor.model.config.task, predictor.target_names, values)
     )

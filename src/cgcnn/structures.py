@@ -139,10 +139,14 @@ def structure_from_text(text: str, source):
 
 @dataclass
 class CrystalDataset:
-    """Structures with their ids, optional targets and the file each came from (for error messages)."""
+    """Crystals with their ids, optional targets and the file each came from (for error messages).
+
+    `items` are read lazily (and in parallel) when graphs are built: a Path to a structure file, embedded
+    text (CIF, POSCAR or pymatgen JSON) or dict, or an already parsed Structure.
+    """
 
     ids: list
-    structures: list
+    items: list
     sources: list
     targets: np.ndarray | None = None
     target_names: list = field(default_factory=list)
@@ -185,17 +189,15 @@ def read_original_layout(folder: Path, with_targets=True) -> CrystalDataset:
     targets = None
     if with_targets:
         targets = np.array([[_parse_target(c, table, r[0]) for c in r[1:]] for r in rows], dtype=np.float64)
-    structures, sources = [], []
-    for crystal_id in ids:
-        path = folder / f"{crystal_id}.cif"
+    items = [folder / f"{crystal_id}.cif" for crystal_id in ids]
+    for crystal_id, path in zip(ids, items):
         if not path.is_file():
             raise InputError(path, f"id {crystal_id!r} is listed in {table.name} but its CIF file is missing")
-        structures.append(read_structures(path)[0][1])
-        sources.append(str(path))
     n_targets = 0 if targets is None else targets.shape[1]
     names = ["target"] if n_targets == 1 else [str(k + 1) for k in range(n_targets)]  # id_prop.csv columns
     atom_init = folder / "atom_init.json"
-    return CrystalDataset(ids, structures, sources, targets, names, atom_init if atom_init.is_file() else None)
+    return CrystalDataset(ids, items, [str(p) for p in items], targets, names,
+                          atom_init if atom_init.is_file() else None)
 
 
 STRUCTURE_COLUMNS = ("structure", "cif", "poscar", "structure_file", "file", "path")
@@ -238,12 +240,12 @@ def read_table_layout(path: Path, targets=None, id_column="id", structure_column
             [[_parse_target(frame[t].iloc[k], path, ids[k]) for t in targets] for k in range(len(frame))],
             dtype=np.float64,
         )
-    structures, sources = [], []
+    items, sources = [], []
     for k, entry in enumerate(frame[structure_column]):
-        structure, source = _table_structure(entry, path, ids[k])
-        structures.append(structure)
+        item, source = _table_item(entry, path, ids[k])
+        items.append(item)
         sources.append(source)
-    return CrystalDataset(ids, structures, sources, values, list(targets), None)
+    return CrystalDataset(ids, items, sources, values, list(targets), None)
 
 
 def _numeric_column(series) -> bool:
@@ -252,14 +254,14 @@ def _numeric_column(series) -> bool:
     return bool(pd.to_numeric(series, errors="coerce").notna().any())
 
 
-def _table_structure(entry, table: Path, row_id):
+def _table_item(entry, table: Path, row_id):
+    """(item, source): embedded structure text as is, or the path of a structure file."""
     if isinstance(entry, dict) or (isinstance(entry, str) and ("\n" in entry or entry.lstrip().startswith("{"))):
-        source = f"{table} (id {row_id})"
-        return structure_from_text(entry, source), source
+        return entry, f"{table} (id {row_id})"
     path = table.parent / str(entry)
     if not str(entry).strip() or not path.is_file():
         raise InputError(table, f"id {row_id!r}: structure file {str(entry)!r} not found")
-    return read_structures(path)[0][1], str(path)
+    return path, str(path)
 
 
 def load_dataset(path, targets=None, id_column="id", structure_column=None) -> CrystalDataset:
@@ -281,7 +283,7 @@ def _folder_files(folder: Path):
 
 def collect_structures(inputs) -> CrystalDataset:
     """Unlabelled structures from files, folders of structure files, dataset folders or tables."""
-    ids, structures, sources, atom_init = [], [], [], None
+    ids, items, sources, atom_init = [], [], [], None
     for item in map(Path, inputs):
         if item.is_dir() and (item / "id_prop.csv").is_file():
             part = read_original_layout(item, with_targets=False)
@@ -296,18 +298,22 @@ def collect_structures(inputs) -> CrystalDataset:
         else:
             part = _files_dataset([item])
         ids += part.ids
-        structures += part.structures
+        items += part.items
         sources += part.sources
         atom_init = atom_init or part.atom_init
     _check_unique(ids, "inputs")
-    return CrystalDataset(ids, structures, sources, atom_init=atom_init)
+    return CrystalDataset(ids, items, sources, atom_init=atom_init)
 
 
 def _files_dataset(files) -> CrystalDataset:
-    ids, structures, sources = [], [], []
+    """CIFs stay paths (one crystal each, read later); other formats may hold several frames: read now."""
+    ids, items, sources = [], [], []
     for path in files:
-        for name, structure in read_structures(path):
+        if not path.is_file():
+            raise InputError(path, "no such file")
+        pairs = [(path.stem, path)] if path.suffix.lower() == ".cif" else read_structures(path)
+        for name, item in pairs:
             ids.append(name)
-            structures.append(structure)
+            items.append(item)
             sources.append(str(path))
-    return CrystalDataset(ids, structures, sources)
+    return CrystalDataset(ids, items, sources)

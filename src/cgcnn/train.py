@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 
 from .atomic import save_torch, write_text
 from .checkpoint import model_from_file, safe_load, save_model
-from .data import GraphDataset, build_graphs, loader
+from .data import GraphDataset, loader
+from .elements import missing_elements
+from .store import open_or_build
 from .errors import CgcnnError, InputError
 from .graph import GraphParams
 from .metrics import metrics_for
@@ -47,7 +49,10 @@ class TrainConfig:
     split: list = field(default_factory=lambda: [0.6, 0.2, 0.2])  # ratios, or sizes if > 1
     seed: int = 0
     device: str = "cpu"
-    workers: int = 0
+    workers: int = 1  # processes that read crystals and build graphs
+    loader_workers: int = 0  # data-loader processes during training
+    max_batch_atoms: int | None = None  # cap on atoms per batch (memory)
+    cache_dir: str | None = None  # where graph stores live (default $CGCNN_CACHE_DIR or ~/.cache/cgcnn)
 
 
 # ---------------------------------------------------------------- split and targets
@@ -207,6 +212,7 @@ class Run:
 
     model: CrystalGraphConvNet
     datasets: dict
+    n_atoms: np.ndarray  # per crystal of the whole dataset
     ids: list
     target_names: list
     cfg: TrainConfig
@@ -216,9 +222,10 @@ class Run:
 def prepare(dataset, model_config: ModelConfig, cfg: TrainConfig, element_features, run_dir, source, progress):
     params = GraphParams(model_config.radius, model_config.max_neighbors)
     targets, n_outputs = target_tensor(dataset, model_config.task, source)
-    graphs = build_graphs(dataset.structures, dataset.sources, params, element_features, progress)
-    split = split_indices(len(graphs), cfg.split, cfg.seed)
-    datasets = {name: GraphDataset([graphs[k] for k in idx], targets[idx], idx) for name, idx in split.items()}
+    store = open_or_build(dataset, params, cfg.cache_dir, cfg.workers, progress)
+    _check_store_elements(store, dataset.sources, element_features)
+    split = split_indices(len(store), cfg.split, cfg.seed)
+    datasets = {name: GraphDataset(store, targets, idx) for name, idx in split.items()}
     model_config.n_outputs = n_outputs
     torch.manual_seed(cfg.seed)
     model = CrystalGraphConvNet(model_config, element_features)
@@ -227,7 +234,23 @@ def prepare(dataset, model_config: ModelConfig, cfg: TrainConfig, element_featur
         model.target_mean.copy_(train_targets.mean(0))
         std = train_targets.std(0) if len(train_targets) > 1 else torch.ones(n_outputs)
         model.target_std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
-    return Run(model, datasets, list(dataset.ids), dataset.target_names, cfg, Path(run_dir))
+    return Run(model, datasets, store.n_atoms(), list(dataset.ids), dataset.target_names, cfg, Path(run_dir))
+
+
+def _check_store_elements(store, sources, element_features) -> None:
+    """Name the first crystal with an element the feature table lacks (one pass over all atoms)."""
+    numbers = store.arrays["atomic_numbers"]
+    missing = missing_elements(np.unique(numbers), element_features)
+    if missing:
+        first = int(np.flatnonzero(np.isin(numbers, missing))[0])
+        k = int(np.searchsorted(store.arrays["atom_offsets"], first, side="right")) - 1
+        raise InputError(sources[k], f"element(s) with Z={missing} are not in the element feature table")
+
+
+def batches(run: Run, name: str, shuffle=False, generator=None):
+    data = run.datasets[name]
+    return loader(data, run.cfg.batch_size, shuffle, generator, run.cfg.loader_workers,
+                  run.n_atoms[data.indices], run.cfg.max_batch_atoms)
 
 
 def fit(dataset, model_config: ModelConfig, cfg: TrainConfig, element_features, run_dir, *,
@@ -247,8 +270,8 @@ def fit(dataset, model_config: ModelConfig, cfg: TrainConfig, element_features, 
     state = {"epoch": 0, "best_score": math.inf, "best_epoch": 0, "history": []}
     if resume:
         state = _restore(run_dir, model, optimizer, scheduler, shuffle, split_ids)
-    train_batches = loader(run.datasets["train"], cfg.batch_size, True, shuffle, cfg.workers)
-    val_batches = loader(run.datasets["val"], cfg.batch_size, workers=cfg.workers)
+    train_batches = batches(run, "train", True, shuffle)
+    val_batches = batches(run, "val")
     epochs = tqdm(range(state["epoch"], cfg.epochs), desc="epochs", unit="epoch", disable=not progress,
                   initial=state["epoch"], total=cfg.epochs)
     for epoch in epochs:
@@ -326,12 +349,12 @@ def finish(run: Run, device, loss_fn) -> dict:
     best, _, _ = model_from_file(run.run_dir / BEST)
     best = best.to(device)
     task = best.config.task
-    train_targets = run.datasets["train"].targets.numpy()
+    train_targets = run.datasets["train"].targets[run.datasets["train"].indices].numpy()
     result = {"task": task, "best_epoch": _best_epoch(run.run_dir), "n_train": len(run.datasets["train"]),
               "n_val": len(run.datasets["val"]), "n_test": len(run.datasets["test"])}
     test = run.datasets["test"]
     if len(test):
-        _, outputs, targets, order = evaluate(best, loader(test, run.cfg.batch_size), loss_fn, device)
+        _, outputs, targets, order = evaluate(best, batches(run, "test"), loss_fn, device)
         result["test"] = metrics_for(task, targets, outputs, run.target_names)
         result["test_mean_baseline"] = _baseline(task, train_targets, targets, run.target_names)
         ids = [run.ids[test.indices[k]] for k in order]

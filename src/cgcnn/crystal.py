@@ -1,0 +1,126 @@
+"""A crystal as plain arrays (cell, Cartesian positions, atomic numbers), read as fast as is correct.
+
+CIF files go through gemmi (~100× faster than pymatgen's parser); the lattice matrix is then built with
+pymatgen's own `Lattice.from_parameters`, so positions are bit-identical to pymatgen's and the neighbour
+list is too. Anything gemmi cannot read exactly (symmetry to expand, partial occupancy, odd species) falls
+back to pymatgen/ASE through `structures.read_structures`. `benchmarks/check_readers.py` compares both
+paths on every crystal of a dataset.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+
+CELL_TAGS = [f"_cell_length_{x}" for x in "abc"] + [f"_cell_angle_{x}" for x in ("alpha", "beta", "gamma")]
+
+
+@dataclass
+class Crystal:
+    lattice: np.ndarray  # (3, 3) rows are the cell vectors, Å
+    cart_coords: np.ndarray  # (N, 3) Å
+    atomic_numbers: np.ndarray  # (N,)
+
+    @classmethod
+    def from_structure(cls, structure) -> "Crystal":
+        return cls(structure.lattice.matrix, structure.cart_coords, np.asarray(structure.atomic_numbers))
+
+
+def read_cif_fast(path) -> Crystal | None:
+    """gemmi's reading of a P1 CIF with full occupancies, or None where pymatgen must decide."""
+    import gemmi
+    from pymatgen.core import Lattice
+
+    try:
+        document = gemmi.cif.read(str(path))
+        if len(document) != 1 or any(document[0].find_value(tag) is None for tag in CELL_TAGS):
+            return None
+        small = gemmi.make_small_structure_from_block(document[0])
+    except Exception:  # let pymatgen produce the user-facing error
+        return None
+    if len(small.sites) == 0 or list(small.symops) not in ([], ["x, y, z"]):  # symmetry: pymatgen expands it
+        return None
+    sites = small.sites
+    if any(s.occ != 1.0 or s.element.atomic_number < 1 for s in sites):
+        return None
+    cell = small.cell
+    lattice = Lattice.from_parameters(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma)
+    frac = np.array([[s.fract.x, s.fract.y, s.fract.z] for s in sites], dtype=float)
+    if not np.isfinite(frac).all() or not np.isfinite(lattice.matrix).all() or lattice.volume < 1e-3:
+        return None
+    numbers = np.array([s.element.atomic_number for s in sites])
+    order = _pymatgen_site_order(numbers)
+    frac, numbers = _as_pymatgen_reads(frac[order]), numbers[order]
+    cart = np.array([np.dot(f, lattice.matrix) for f in frac]).reshape(-1, 3)
+    return Crystal(lattice.matrix, cart, numbers)
+
+
+@functools.lru_cache(maxsize=None)
+def _composition(z: int):
+    from pymatgen.core import Composition, Element
+
+    return Composition({Element.from_Z(z): 1})
+
+
+class _SiteKey:
+    """pymatgen's Site.__lt__: electronegativity first, then the species symbol."""
+
+    def __init__(self, z):
+        from pymatgen.core import Element
+
+        element = Element.from_Z(int(z))
+        self.x, self.symbol = _electronegativity(int(z)), element.symbol
+
+    def __lt__(self, other):
+        if self.x < other.x:
+            return True
+        if self.x > other.x:
+            return False
+        return self.symbol < other.symbol
+
+
+@functools.lru_cache(maxsize=None)
+def _electronegativity(z: int) -> float:
+    import warnings
+
+    from pymatgen.core import Element
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # noble gases: NaN, as pymatgen uses it
+        return Element.from_Z(z).X
+
+
+def _pymatgen_site_order(numbers) -> list:
+    """The order pymatgen's CIF parser gives: a stable sort by composition, then `get_sorted_structure`
+    (a stable sort by Site.__lt__). Most files are already in that order."""
+    order = sorted(range(len(numbers)), key=lambda k: _composition(int(numbers[k])))
+    return sorted(order, key=lambda k: _SiteKey(numbers[k]))
+
+
+def _as_pymatgen_reads(frac: np.ndarray) -> np.ndarray:
+    """Two steps of pymatgen's CIF parser: values within 1e-4 (relative) of 1/3 or 2/3 become exactly
+    those, then coordinates are wrapped into [0, 1) as x - floor(x)."""
+    for ideal in (1 / 3, 2 / 3):
+        frac = np.where(np.abs(frac / ideal - 1) <= 1e-4, ideal, frac)
+    return frac - np.floor(frac)
+
+
+def load_crystal(item, source) -> Crystal:
+    """A Crystal from a path, embedded text (a str), a pymatgen Structure or an ASE Atoms."""
+    from .structures import read_structures, structure_from_text, to_structure
+
+    if isinstance(item, Path):
+        if item.suffix.lower() == ".cif" and item.is_file() and item.stat().st_size > 0:
+            crystal = read_cif_fast(item)
+            if crystal is not None:
+                return crystal
+        return Crystal.from_structure(read_structures(item)[0][1])
+    if isinstance(item, (str, dict)):
+        return Crystal.from_structure(structure_from_text(item, source))
+    return Crystal.from_structure(to_structure(item, source))

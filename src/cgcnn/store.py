@@ -1,0 +1,215 @@
+"""The graph store: every graph of a dataset in one memory-mapped file, built once, checked on every open.
+
+Layout: 8-byte magic, 8-byte header length, a JSON header (array offsets, dtypes, shapes, the dataset key,
+a BLAKE2b checksum of the data), then the arrays back to back. One flat file keeps the format
+dependency-free and lets numpy map it without reading it; graphs are sliced out by offset. The file is
+named by a key over the input files' bytes and the graph parameters (the element table is not part of a
+graph: features are looked up in the model), so a changed input or parameter never reuses a stale store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path
+from .graph import CrystalGraph, GraphParams
+
+log = logging.getLogger(__name__)
+MAGIC = b"CGCNNGS1"
+VERSION = 1
+CHUNK = 1 << 24
+
+
+class StoreCorrupt(Exception):
+    """The store file is truncated or altered; it is rebuilt."""
+
+
+def cache_dir(explicit=None) -> Path:
+    return Path(explicit or os.environ.get("CGCNN_CACHE_DIR") or Path.home() / ".cache" / "cgcnn")
+
+
+def dataset_key(items, ids, params: GraphParams) -> str:
+    """BLAKE2b over the graph parameters and every crystal's id and bytes."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(json.dumps([VERSION, params.radius, params.max_neighbors, params.backend]).encode())
+    for crystal_id, item in zip(ids, items):
+        digest.update(str(crystal_id).encode() + b"\0")
+        digest.update(_item_bytes(item))
+    return digest.hexdigest()
+
+
+def _item_bytes(item) -> bytes:
+    if isinstance(item, Path):
+        return item.read_bytes()
+    if isinstance(item, str):
+        return item.encode()
+    if isinstance(item, dict):
+        return json.dumps(item, sort_keys=True).encode()
+    return json.dumps(item.as_dict(), sort_keys=True, default=str).encode()
+
+
+class GraphStore:
+    """Read-only access to a store file; picklable (reopens without re-checking in data-loader workers)."""
+
+    def __init__(self, path, verify=True):
+        self.path = Path(path)
+        self._open(verify)
+
+    def _open(self, verify):
+        try:
+            with open(self.path, "rb") as handle:
+                if handle.read(8) != MAGIC:
+                    raise StoreCorrupt("bad magic")
+                size = int.from_bytes(handle.read(8), "little")
+                self.header = json.loads(handle.read(size))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise StoreCorrupt(f"unreadable header ({exc})") from None
+        start, length = self.header["data_start"], self.header["data_length"]
+        if self.path.stat().st_size != start + length:
+            raise StoreCorrupt(f"size {self.path.stat().st_size} != {start + length} (truncated?)")
+        if verify and _checksum(self.path, start, length) != self.header["checksum"]:
+            raise StoreCorrupt("checksum mismatch (altered?)")
+        self.arrays = {
+            name: np.memmap(self.path, dtype=spec["dtype"], mode="r", offset=start + spec["offset"],
+                            shape=tuple(spec["shape"])) if np.prod(spec["shape"]) else np.zeros(spec["shape"], spec["dtype"])
+            for name, spec in self.header["arrays"].items()
+        }
+
+    def __getstate__(self):
+        return {"path": self.path}
+
+    def __setstate__(self, state):
+        self.path = state["path"]
+        self._open(verify=False)
+
+    def __len__(self):
+        return len(self.arrays["atom_offsets"]) - 1
+
+    def n_atoms(self) -> np.ndarray:
+        return np.diff(self.arrays["atom_offsets"])
+
+    def __getitem__(self, k) -> CrystalGraph:
+        a0, a1 = self.arrays["atom_offsets"][k : k + 2]
+        e0, e1 = self.arrays["edge_offsets"][k : k + 2]
+        return CrystalGraph(
+            atomic_numbers=torch.from_numpy(self.arrays["atomic_numbers"][a0:a1].astype(np.int64)),
+            edge_index=torch.from_numpy(self.arrays["edges"][:, e0:e1].astype(np.int64)),
+            distances=torch.from_numpy(np.array(self.arrays["distances"][e0:e1])),
+        )
+
+
+def _checksum(path, start, length) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        remaining = length
+        while remaining:
+            block = handle.read(min(CHUNK, remaining))
+            if not block:
+                break
+            digest.update(block)
+            remaining -= len(block)
+    return digest.hexdigest()
+
+
+def write_store(path, graphs, key: str, params: GraphParams) -> None:
+    """Stream (k, CrystalGraph) pairs into a store at `path` (temp files, then one rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
+        columns = {name: open(Path(tmp) / name, "wb") for name in ("atomic_numbers", "src", "dst", "distances")}
+        atom_offsets, edge_offsets = [0], [0]
+        for _, graph in graphs:
+            columns["atomic_numbers"].write(graph.atomic_numbers.numpy().astype(np.uint8).tobytes())
+            columns["src"].write(graph.edge_index[0].numpy().astype(np.int32).tobytes())
+            columns["dst"].write(graph.edge_index[1].numpy().astype(np.int32).tobytes())
+            columns["distances"].write(graph.distances.numpy().astype(np.float32).tobytes())
+            atom_offsets.append(atom_offsets[-1] + graph.n_atoms)
+            edge_offsets.append(edge_offsets[-1] + graph.distances.numel())
+        for handle in columns.values():
+            handle.close()
+        _assemble(path, Path(tmp), np.array(atom_offsets, np.int64), np.array(edge_offsets, np.int64), key, params)
+
+
+def _assemble(path, tmp: Path, atom_offsets, edge_offsets, key, params):
+    n_atoms, n_edges = int(atom_offsets[-1]), int(edge_offsets[-1])
+    parts = [  # (name, dtype, shape, source file or array)
+        ("atomic_numbers", "uint8", [n_atoms], tmp / "atomic_numbers"),
+        ("edges", "int32", [2, n_edges], [tmp / "src", tmp / "dst"]),
+        ("distances", "float32", [n_edges], tmp / "distances"),
+        ("atom_offsets", "int64", [len(atom_offsets)], atom_offsets),
+        ("edge_offsets", "int64", [len(edge_offsets)], edge_offsets),
+    ]
+    specs, offset = {}, 0
+    for name, dtype, shape, _ in parts:
+        specs[name] = {"dtype": dtype, "shape": shape, "offset": offset}
+        offset += int(np.prod(shape)) * np.dtype(dtype).itemsize
+    header = {"version": VERSION, "key": key, "params": params.__dict__, "arrays": specs, "data_length": offset}
+    with atomic_path(path) as out:
+        with open(out, "wb") as handle:
+            # two passes over the data: the checksum goes in the header, which comes first
+            header["checksum"] = _stream(parts, None)
+            blob = json.dumps(header).encode()
+            header["data_start"] = start = _aligned(16 + len(blob) + 64)
+            blob = json.dumps(header).encode().ljust(start - 16)
+            handle.write(MAGIC + len(blob).to_bytes(8, "little") + blob)
+            _stream(parts, handle)
+
+
+def _aligned(n, to=64):
+    return (n + to - 1) // to * to
+
+
+def _stream(parts, handle) -> str:
+    """Write the data region to `handle` (if any) and return its checksum."""
+    digest = hashlib.blake2b(digest_size=20)
+    for _, _, _, source in parts:
+        sources = source if isinstance(source, list) else [source]
+        for src in sources:
+            if isinstance(src, np.ndarray):
+                blocks = [src.tobytes()]
+            else:
+                blocks = _file_blocks(src)
+            for block in blocks:
+                digest.update(block)
+                if handle is not None:
+                    handle.write(block)
+    return digest.hexdigest()
+
+
+def _file_blocks(path):
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            yield block
+
+
+def open_or_build(dataset, params: GraphParams, cache=None, workers=1, progress=True) -> GraphStore:
+    """The store for `dataset`: reused when intact, (re)built when missing, truncated or altered."""
+    from .featurize import iter_graphs
+
+    key = dataset_key(dataset.items, dataset.ids, params)
+    path = cache_dir(cache) / f"graphs-{key}.cgs"
+    if path.exists():
+        try:
+            store = GraphStore(path)
+            if store.header["key"] == key and len(store) == len(dataset.ids):
+                log.info("graph store %s reused", path)
+                return store
+            raise StoreCorrupt("key or length mismatch")
+        except StoreCorrupt as exc:
+            log.warning("graph store %s is damaged (%s); rebuilding it", path, exc)
+            path.unlink()
+    write_store(path, iter_graphs(dataset.items, dataset.sources, params, workers, progress), key, params)
+    log.info("graph store %s built", path)
+    return GraphStore(path)
+
+
+__all__ = ["GraphStore", "StoreCorrupt", "cache_dir", "dataset_key", "open_or_build", "write_store"]

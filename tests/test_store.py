@@ -1,0 +1,79 @@
+"""The graph store: built once, reused, rebuilt when damaged; parallel featurisation gives the same graphs."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from cgcnn.cli import main
+from cgcnn.data import CappedBatches
+from cgcnn.graph import GraphParams, build_graph
+from cgcnn.store import GraphStore, StoreCorrupt, open_or_build
+from cgcnn.structures import load_dataset
+from conftest import read_cif
+from test_cli import small_dataset
+
+
+@pytest.fixture
+def dataset(tiny100, tmp_path):
+    return load_dataset(small_dataset(tiny100, tmp_path / "data", n=80))
+
+
+def same_graphs(a, b):
+    return (torch.equal(a.atomic_numbers, b.atomic_numbers) and torch.equal(a.edge_index, b.edge_index)
+            and torch.equal(a.distances, b.distances))
+
+
+def test_store_holds_the_graphs_and_is_reused(dataset, tmp_path, caplog):
+    params = GraphParams()
+    store = open_or_build(dataset, params, tmp_path / "cache", workers=2, progress=False)
+    assert len(store) == 80
+    for k in (0, 17, 79):
+        assert same_graphs(store[k], build_graph(read_cif(dataset.items[k]), params))
+    with caplog.at_level(logging.INFO, logger="cgcnn.store"):
+        again = open_or_build(dataset, params, tmp_path / "cache", workers=2, progress=False)
+    assert "reused" in caplog.text and again.path == store.path
+    other = open_or_build(dataset, GraphParams(radius=6.0), tmp_path / "cache", workers=1, progress=False)
+    assert other.path != store.path  # parameters are part of the key
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip a byte", "garbage"])
+def test_damaged_store_is_detected_and_rebuilt(dataset, tmp_path, caplog, damage):
+    params = GraphParams()
+    store = open_or_build(dataset, params, tmp_path / "cache", workers=1, progress=False)
+    path, reference = store.path, store[5]
+    del store
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) - 1000]
+    elif damage == "flip a byte":
+        data[-5000] ^= 0xFF
+    else:
+        data = bytearray(b"not a store at all")
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupt):
+        GraphStore(path)
+    with caplog.at_level(logging.WARNING, logger="cgcnn.store"):
+        rebuilt = open_or_build(dataset, params, tmp_path / "cache", workers=1, progress=False)
+    assert "damaged" in caplog.text and "rebuilding" in caplog.text
+    assert same_graphs(rebuilt[5], reference)
+
+
+def test_featurize_command(dataset, tmp_path, capsys):
+    folder = tmp_path / "data"
+    assert main(["--no-progress", "featurize", str(folder), "--workers", "2", "--cache-dir", str(tmp_path / "c")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["crystals"] == 80 and report["edges"] == 12 * report["atoms"]
+    assert (tmp_path / "c").glob("graphs-*.cgs")
+
+
+def test_batches_respect_the_atom_cap():
+    n_atoms = np.array([5, 40, 7, 300, 2, 2, 9, 60])
+    batches = list(CappedBatches(n_atoms, batch_size=3, max_atoms=64))
+    assert sorted(k for b in batches for k in b) == list(range(8))
+    for batch in batches:
+        assert len(batch) <= 3
+        assert n_atoms[batch].sum() <= 64 or len(batch) == 1  # a crystal over the cap goes alone
+    assert len(CappedBatches(n_atoms, 3, 64)) == len(batches)

@@ -105,12 +105,18 @@ class CappedBatches(torch.utils.data.Sampler):
         return sum(1 for _ in CappedBatches(self.n_atoms, self.batch_size, self.max_atoms))
 
 
-def loader(dataset, batch_size, shuffle=False, generator=None, workers=0, n_atoms=None, max_atoms=None):
-    """Batches over `dataset`; `n_atoms` (per crystal) enables the atoms-per-batch cap."""
+def loader(dataset, batch_size, shuffle=False, generator=None, workers=0, n_atoms=None, max_atoms=None,
+           context=None):
+    """Batches over `dataset`; `n_atoms` (per crystal) enables the atoms-per-batch cap; under data
+    parallelism (`context`) each process takes its share of every batch."""
+    from .distributed import ShardedBatches
+
     if n_atoms is None:
         n_atoms = np.ones(len(dataset), dtype=np.int64)
         max_atoms = None
     sampler = CappedBatches(n_atoms, batch_size, max_atoms, shuffle, generator)
+    if context is not None and context.enabled:
+        sampler = ShardedBatches(sampler, context)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers)
 
 

@@ -44,6 +44,29 @@ class GaussianExpansion(nn.Module):
         return torch.exp(-((distances[:, None] - self.centers) ** 2) / self.width**2)
 
 
+class BatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics span all processes under torch.distributed (CPU included,
+    which torch's SyncBatchNorm does not support), so N processes normalise as one process would."""
+
+    def forward(self, x):
+        import torch.distributed as dist
+
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        # differentiable all-reduce of count, sum and sum of squares
+        stats = all_reduce(torch.cat([x.new_tensor([x.shape[0]]), x.sum(0), (x * x).sum(0)]))
+        count, total, squares = stats[0], stats[1 : 1 + x.shape[1]], stats[1 + x.shape[1] :]
+        mean = total / count
+        var = squares / count - mean * mean
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * count / (count - 1).clamp(min=1), self.momentum)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
 def _scatter_sum(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     return values.new_zeros((n, values.shape[1])).index_add_(0, index, values)
 
@@ -60,8 +83,8 @@ class GatedConv(nn.Module):
         super().__init__()
         self.atom_fea_len = atom_fea_len
         self.fc_full = nn.Linear(2 * atom_fea_len + edge_fea_len, 2 * atom_fea_len)
-        self.bn1 = nn.BatchNorm1d(2 * atom_fea_len)
-        self.bn2 = nn.BatchNorm1d(atom_fea_len)
+        self.bn1 = BatchNorm(2 * atom_fea_len)
+        self.bn2 = BatchNorm(atom_fea_len)
 
     def forward(self, atoms, edge_index, edges):
         a = self.atom_fea_len
@@ -84,7 +107,7 @@ class SharedConv(nn.Module):
         self.atom_fea_len = atom_fea_len
         self.fc_neighbor = nn.Linear(atom_fea_len + edge_fea_len, atom_fea_len, bias=False)
         self.fc_self = nn.Linear(atom_fea_len, atom_fea_len)
-        self.bn = nn.BatchNorm1d(atom_fea_len)
+        self.bn = BatchNorm(atom_fea_len)
 
     def forward(self, atoms, edge_index, edges):
         a = self.atom_fea_len

@@ -17,6 +17,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import distributed
 from .atomic import save_torch, write_text
 from .checkpoint import model_from_file, safe_load, save_model
 from .data import GraphDataset, loader
@@ -113,18 +114,21 @@ def scaled(model, targets):
     return (targets - model.target_mean) / model.target_std
 
 
-def train_epoch(model, batches, optimizer, loss_fn, device, progress) -> float:
-    model.train()
+def train_epoch(model, batches, optimizer, loss_fn, device, progress, net=None) -> float:
+    """One pass over the training batches; `net` is the model as wrapped for data parallelism, if it is."""
+    net = net or model
+    net.train()
     total, count = 0.0, 0
     # a per-batch bar only where an epoch is long enough to need one
     for batch in tqdm(batches, desc="batches", leave=False, disable=not progress or len(batches) < 50):
         batch = batch.to(device)
-        loss = loss_fn(model(batch), scaled(model, batch.targets))
+        loss = loss_fn(net(batch), scaled(model, batch.targets))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         total += float(loss.detach()) * batch.n_crystals
         count += batch.n_crystals
+    total, count = distributed.summed([total, count])
     return total / max(count, 1)
 
 
@@ -247,36 +251,58 @@ def _check_store_elements(store, sources, element_features) -> None:
         raise InputError(sources[k], f"element(s) with Z={missing} are not in the element feature table")
 
 
-def batches(run: Run, name: str, shuffle=False, generator=None):
+def batches(run: Run, name: str, shuffle=False, generator=None, context=None):
     data = run.datasets[name]
     return loader(data, run.cfg.batch_size, shuffle, generator, run.cfg.loader_workers,
-                  run.n_atoms[data.indices], run.cfg.max_batch_atoms)
+                  run.n_atoms[data.indices], run.cfg.max_batch_atoms, context)
 
 
 def fit(dataset, model_config: ModelConfig, cfg: TrainConfig, element_features, run_dir, *,
         source="dataset", resume=False, progress=True) -> dict:
-    """Train on `dataset`, writing everything to `run_dir`; returns the test metrics."""
+    """Train on `dataset`, writing everything to `run_dir`; returns the test metrics.
+
+    Under torchrun every process calls this; rank 0 builds the graph store and writes every file."""
     run_dir = Path(run_dir)
+    context = distributed.start(cfg.device)
+    progress = progress and context.main
     _check_run_folder(run_dir, resume)
-    run = prepare(dataset, model_config, cfg, element_features, run_dir, source, progress)
+    try:
+        run = _prepare_in_turn(context, dataset, model_config, cfg, element_features, run_dir, source, progress)
+        return _train_loop(run, context, model_config, cfg, resume, progress)
+    finally:
+        distributed.stop(context)
+
+
+def _prepare_in_turn(context, *args):
+    """Rank 0 builds the graph store first; the other ranks then find it."""
+    if context.main:
+        run = prepare(*args)
+    distributed.barrier(context)
+    return run if context.main else prepare(*args)
+
+
+def _train_loop(run: Run, context, model_config, cfg, resume, progress) -> dict:
+    run_dir = run.run_dir
     split_ids = {name: [run.ids[k] for k in ds.indices] for name, ds in run.datasets.items()}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / SPLIT, json.dumps(split_ids) + "\n")
-    device = resolve_device(cfg.device)
+    if context.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / SPLIT, json.dumps(split_ids) + "\n")
+    device = distributed.device_for(context, resolve_device(cfg.device))
     model = run.model.to(device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if context.enabled else model
     optimizer, loss_fn = make_optimizer(model, cfg), loss_function(model_config.task, cfg.loss)
     scheduler = make_scheduler(optimizer, cfg)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     state = {"epoch": 0, "best_score": math.inf, "best_epoch": 0, "history": []}
     if resume:
         state = _restore(run_dir, model, optimizer, scheduler, shuffle, split_ids)
-    train_batches = batches(run, "train", True, shuffle)
+    train_batches = batches(run, "train", True, shuffle, context)
     val_batches = batches(run, "val")
     epochs = tqdm(range(state["epoch"], cfg.epochs), desc="epochs", unit="epoch", disable=not progress,
                   initial=state["epoch"], total=cfg.epochs)
     for epoch in epochs:
         start = time.perf_counter()
-        train_loss = train_epoch(model, train_batches, optimizer, loss_fn, device, progress)
+        train_loss = train_epoch(model, train_batches, optimizer, loss_fn, device, progress, net)
         val_loss, outputs, targets, _ = evaluate(model, val_batches, loss_fn, device)
         score = selection_score(model, outputs, targets)
         row = _log_row(epoch + 1, optimizer, train_loss, val_loss, model_config.task, outputs, targets, run)
@@ -285,15 +311,19 @@ def fit(dataset, model_config: ModelConfig, cfg: TrainConfig, element_features, 
         scheduler.step()
         if score < state["best_score"]:
             state.update(best_score=score, best_epoch=epoch + 1)
-            save_model(model, run_dir / BEST, run.target_names, _metadata(run, epoch + 1))
+            if context.main:
+                save_model(model, run_dir / BEST, run.target_names, _metadata(run, epoch + 1))
         state["epoch"] = epoch + 1
-        _save_checkpoint(run_dir, model, optimizer, scheduler, shuffle, state, split_ids, cfg, model_config)
-        write_log(run_dir / LOG, state["history"])
+        if context.main:
+            _save_checkpoint(run_dir, model, optimizer, scheduler, shuffle, state, split_ids, cfg, model_config)
+            write_log(run_dir / LOG, state["history"])
         epochs.set_postfix({k: v for k, v in row.items() if k.startswith("val_")})
-        if cfg.patience and state["epoch"] - state["best_epoch"] >= cfg.patience:
+        patience_out = bool(cfg.patience) and state["epoch"] - state["best_epoch"] >= cfg.patience
+        if distributed.agree(context, patience_out):
             log.info("early stop at epoch %d: no better validation score for %d epochs", epoch + 1, cfg.patience)
             break
-    return finish(run, device, loss_fn)
+    distributed.barrier(context)
+    return finish(run, device, loss_fn) if context.main else {}
 
 
 def _log_row(epoch, optimizer, train_loss, val_loss, task, outputs, targets, run) -> dict:

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean benchmark
 
 setup: $(STAMP)
 
@@ -24,3 +24,6 @@ test: setup
 
 clean:
 	rm -rf runs .pytest_cache
+
+benchmark: setup
+	$(PY) benchmarks/speed.py

@@ -51,6 +51,7 @@ def _add_training_options(p):
     g.add_argument("--loader-workers", type=int, default=0, help="data-loader processes during training")
     g.add_argument("--max-batch-atoms", type=int, help="cap on atoms per batch (a larger crystal goes alone)")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model for training (faster steps)")
 
 
 def _add_featurize_options(p):
@@ -111,7 +112,7 @@ def _configs(args):
         momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
         lr_milestones=args.lr_milestones, loss=args.loss, patience=args.patience, split=args.split,
         seed=args.seed, device=args.device, workers=args.workers, loader_workers=args.loader_workers,
-        max_batch_atoms=args.max_batch_atoms, cache_dir=args.cache_dir,
+        max_batch_atoms=args.max_batch_atoms, cache_dir=args.cache_dir, compile=args.compile,
     )
     return model, train
 

@@ -99,8 +99,20 @@ def _electronegativity(z: int) -> float:
 def _pymatgen_site_order(numbers) -> list:
     """The order pymatgen's CIF parser gives: a stable sort by composition, then `get_sorted_structure`
     (a stable sort by Site.__lt__). Most files are already in that order."""
+    keys = {int(z): (_electronegativity(int(z)), _symbol(int(z))) for z in set(numbers.tolist())}
+    if all(np.isfinite(x) for x, _ in keys.values()):
+        # with finite electronegativities the second sort decides all but same-element ties, which
+        # both sorts leave in file order: one sort on (X, symbol) is the same
+        return sorted(range(len(numbers)), key=lambda k: keys[int(numbers[k])])
     order = sorted(range(len(numbers)), key=lambda k: _composition(int(numbers[k])))
     return sorted(order, key=lambda k: _SiteKey(numbers[k]))
+
+
+@functools.lru_cache(maxsize=None)
+def _symbol(z: int) -> str:
+    from pymatgen.core import Element
+
+    return Element.from_Z(z).symbol
 
 
 def _as_pymatgen_reads(frac: np.ndarray) -> np.ndarray:

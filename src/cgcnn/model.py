@@ -92,7 +92,9 @@ class GatedConv(nn.Module):
         center, neighbor = edge_index
         per_atom = atoms @ torch.cat([weight[:, :a], weight[:, a : 2 * a]]).T
         self_part, nbr_part = per_atom.split(2 * a, dim=1)
-        gated = self_part[center] + nbr_part[neighbor] + F.linear(edges, weight[:, 2 * a :], bias)
+        # index_select: several times faster than advanced indexing on CPU, forward and backward
+        gated = self_part.index_select(0, center) + nbr_part.index_select(0, neighbor)
+        gated = gated + F.linear(edges, weight[:, 2 * a :], bias)
         gate, core = self.bn1(gated).chunk(2, dim=1)
         messages = torch.sigmoid(gate) * F.softplus(core)
         summed = _scatter_sum(messages, center, atoms.shape[0])
@@ -113,7 +115,7 @@ class SharedConv(nn.Module):
         a = self.atom_fea_len
         center, neighbor = edge_index
         weight = self.fc_neighbor.weight
-        messages = (atoms @ weight[:, :a].T)[neighbor] + edges @ weight[:, a:].T
+        messages = (atoms @ weight[:, :a].T).index_select(0, neighbor) + edges @ weight[:, a:].T
         summed = _scatter_sum(messages, center, atoms.shape[0])
         return F.softplus(self.bn(summed + self.fc_self(atoms)))
 
@@ -147,7 +149,7 @@ class CrystalGraphConvNet(nn.Module):
 
     def atom_features(self, batch) -> torch.Tensor:
         """Atom vectors after the last convolution, (N, atom_fea_len)."""
-        atoms = self.embedding(self.element_features[batch.atomic_numbers])
+        atoms = self.embedding(self.element_features.index_select(0, batch.atomic_numbers))
         edges = self.expansion(batch.distances)
         for conv in self.convs:
             atoms = conv(atoms, batch.edge_index, edges)

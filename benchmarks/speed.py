@@ -1,0 +1,371 @@
+"""Speed benchmark: featurisation and training throughput of cgcnn vs the original algorithm and cgcnn2.
+
+    .venv/bin/python benchmarks/speed.py            # or: make benchmark
+
+Measured side by side in one run on the same 2,000 CIFs of mp-cgcnn-37k (extracted from
+../shared/data/mp-cgcnn-37k.tar.gz into a temporary folder):
+  (a) CIF → graph throughput: cgcnn with 1 worker and with all cores; the original algorithm
+      (pymatgen Structure.from_file + get_all_neighbors + per-atom sort + padding + Gaussian expansion,
+      written out below); cgcnn2==0.6.0 in its own virtual environment;
+  (b) training crystals/s for one epoch at the original's default size (atom 64, h 128, 3 convs,
+      batch 256, SGD): cgcnn eager, cgcnn with torch.compile (the second epoch; the first compiles),
+      cgcnn with bf16 autocast, the original model (dense N×12 tensors, per-crystal pooling loop;
+      written out below) and cgcnn2's model;
+  (c) peak RSS of each measurement (each runs in its own process);
+  (d) time and peak RSS (main process + largest worker) to featurise all 36,737 crystals with 2 workers.
+Single thread (torch and BLAS) unless a row says otherwise. Prints a table, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "src"))
+N_CRYSTALS = 2000
+
+
+# ---------------------------------------------------------------- phases (each in its own process)
+
+
+def _rss_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def featurize_ours(folder, workers):
+    from cgcnn.featurize import build_graphs
+    from cgcnn.graph import GraphParams
+    from cgcnn.structures import load_dataset
+
+    data = load_dataset(folder)
+    start = time.perf_counter()
+    graphs = build_graphs(data.items, data.sources, GraphParams(), workers=workers, progress=False)
+    seconds = time.perf_counter() - start
+    return {"crystals": len(graphs), "seconds": seconds, "worker_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
+
+
+def original_item(path, table, radius=8.0, max_nbr=12):
+    """The original CIFData.__getitem__: parse, neighbours, sort, pad, Gaussian expansion."""
+    import numpy as np
+    import torch
+    from pymatgen.core import Structure
+
+    crystal = Structure.from_file(str(path))
+    atom_fea = np.vstack([table[crystal[i].specie.number] for i in range(len(crystal))])
+    all_nbrs = [sorted(n, key=lambda x: x[1]) for n in crystal.get_all_neighbors(radius, include_index=True)]
+    idx, dist = [], []
+    for nbr in all_nbrs:
+        pad = max(0, max_nbr - len(nbr))
+        idx.append([x[2] for x in nbr[:max_nbr]] + [0] * pad)
+        dist.append([x[1] for x in nbr[:max_nbr]] + [radius + 1.0] * pad)
+    centers = np.arange(0, radius + 0.2, 0.2)
+    nbr_fea = np.exp(-((np.array(dist)[..., None] - centers) ** 2) / 0.2**2)
+    return torch.Tensor(atom_fea), torch.Tensor(nbr_fea), torch.LongTensor(np.array(idx))
+
+
+def featurize_original(folder):
+    from cgcnn.elements import default_table
+
+    table = {z: row for z, row in default_table().items()}
+    files = sorted(Path(folder).glob("*.cif"))
+    start = time.perf_counter()
+    for path in files:
+        original_item(path, table)
+    return {"crystals": len(files), "seconds": time.perf_counter() - start}
+
+
+CGCNN2_FEATURIZE = r"""
+import json, sys, time, resource, warnings
+warnings.filterwarnings("ignore")
+from cgcnn2.data import CIFData
+data = CIFData(sys.argv[1], cache_size=0)
+start = time.perf_counter()
+for k in range(len(data)):
+    data[k]
+print(json.dumps({"crystals": len(data), "seconds": time.perf_counter() - start}))
+"""
+
+CGCNN2_TRAIN = r"""
+import json, sys, time, warnings, torch
+warnings.filterwarnings("ignore")
+torch.set_num_threads(1)
+from cgcnn2.data import CIFData, collate_pool
+from cgcnn2.model import CrystalGraphConvNet
+data = CIFData(sys.argv[1], cache_size=None)
+items = [data[k] for k in range(len(data))]
+torch.manual_seed(0)
+model = CrystalGraphConvNet(items[0][0][0].shape[1], items[0][0][1].shape[2], 64, 3, 128, 1)
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+model.train()
+start = time.perf_counter()
+for b in range(0, len(items), 256):
+    (atom, nbr, idx, crys), target, _ = collate_pool(items[b:b + 256])
+    out, _ = model(atom, nbr, idx, crys)
+    loss = torch.nn.functional.mse_loss(out, target)
+    opt.zero_grad(); loss.backward(); opt.step()
+print(json.dumps({"crystals": len(items), "seconds": time.perf_counter() - start}))
+"""
+
+
+def train_ours(folder, autocast=False, compiled=False):
+    import torch
+
+    from cgcnn.data import GraphDataset, loader
+    from cgcnn.elements import default_table, table_to_tensor
+    from cgcnn.featurize import build_graphs
+    from cgcnn.graph import GraphParams
+    from cgcnn.model import CrystalGraphConvNet, ModelConfig
+    from cgcnn.train import train_epoch
+
+    data = load(folder)
+    graphs = build_graphs(data.items, data.sources, GraphParams(), workers=1, progress=False)
+    targets = torch.tensor(data.targets, dtype=torch.float32)
+    torch.manual_seed(0)
+    model = CrystalGraphConvNet(ModelConfig(), table_to_tensor(default_table()))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    batches = loader(GraphDataset(graphs, targets), 256, shuffle=True, generator=torch.Generator().manual_seed(0))
+    net = torch.compile(model, dynamic=True) if compiled else model
+    result = {"crystals": len(graphs)}
+    if compiled:  # the first epoch compiles; the timed one is the second
+        start = time.perf_counter()
+        train_epoch(model, batches, optimizer, torch.nn.functional.mse_loss, "cpu", False, net)
+        result["compile_epoch_seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        train_epoch(model, batches, optimizer, torch.nn.functional.mse_loss, "cpu", False, net)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def load(folder):
+    from cgcnn.structures import load_dataset
+
+    return load_dataset(folder)
+
+
+class OriginalConv:
+    """Marker namespace for the original model (built in `original_model`)."""
+
+
+def original_model(orig_len=92, nbr_len=41, a=64, h=128, n_conv=3):
+    """The original CrystalGraphConvNet: dense (N, 12) neighbour tensors, per-crystal pooling loop."""
+    import torch
+    from torch import nn
+
+    class ConvLayer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc_full = nn.Linear(2 * a + nbr_len, 2 * a)
+            self.bn1, self.bn2 = nn.BatchNorm1d(2 * a), nn.BatchNorm1d(a)
+
+        def forward(self, x, nbr_fea, idx):
+            n, m = idx.shape
+            z = torch.cat([x.unsqueeze(1).expand(n, m, a), x[idx, :], nbr_fea], dim=2)
+            z = self.bn1(self.fc_full(z).view(-1, 2 * a)).view(n, m, 2 * a)
+            gate, core = z.chunk(2, dim=2)
+            summed = self.bn2(torch.sum(torch.sigmoid(gate) * nn.functional.softplus(core), dim=1))
+            return nn.functional.softplus(x + summed)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Linear(orig_len, a)
+            self.convs = nn.ModuleList([ConvLayer() for _ in range(n_conv)])
+            self.conv_to_fc, self.fc_out = nn.Linear(a, h), nn.Linear(h, 1)
+
+        def forward(self, atom, nbr, idx, crystal_atom_idx):
+            x = self.embedding(atom)
+            for conv in self.convs:
+                x = conv(x, nbr, idx)
+            crys = torch.cat([torch.mean(x[i], dim=0, keepdim=True) for i in crystal_atom_idx], dim=0)
+            crys = nn.functional.softplus(self.conv_to_fc(nn.functional.softplus(crys)))
+            return self.fc_out(crys)
+
+    return Net()
+
+
+def train_original(folder):
+    import torch
+
+    from cgcnn.elements import default_table
+
+    table = default_table()
+    data = load(folder)
+    items = [original_item(p, table) for p in data.items]
+    targets = torch.tensor(data.targets, dtype=torch.float32)
+    torch.manual_seed(0)
+    model = original_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(0)).tolist()
+    start = time.perf_counter()
+    for b in range(0, len(order), 256):
+        chunk = order[b : b + 256]
+        atoms, nbrs, idxs, crystal_idx, base = [], [], [], [], 0
+        for k in chunk:  # the original collate_pool
+            atom, nbr, idx = items[k]
+            atoms.append(atom), nbrs.append(nbr), idxs.append(idx + base)
+            crystal_idx.append(torch.arange(base, base + len(atom)))
+            base += len(atom)
+        out = model(torch.cat(atoms), torch.cat(nbrs), torch.cat(idxs), crystal_idx)
+        loss = torch.nn.functional.mse_loss(out, targets[chunk])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {"crystals": len(items), "seconds": time.perf_counter() - start}
+
+
+def featurize_all(folder, workers, cache):
+    from cgcnn.featurize import featurize
+
+    report = featurize(folder, workers=workers, cache=cache, progress=False)
+    report["worker_rss_mb"] = _rss_mb(resource.RUSAGE_CHILDREN)
+    return report
+
+
+PHASES = {"featurize_ours": featurize_ours, "featurize_original": featurize_original, "train_ours": train_ours,
+          "train_original": train_original, "featurize_all": featurize_all}
+
+
+# ---------------------------------------------------------------- driver
+
+
+def run_phase(name, *args, python=sys.executable, script=None, threads=1):
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if script is None:
+        command = [python, __file__, "--phase", name, "--phase-args", json.dumps(args)]
+    else:
+        command = [python, "-c", script, *map(str, args)]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+    before = _rss_mb(resource.RUSAGE_CHILDREN)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result.setdefault("peak_rss_mb", before)
+    result["crystals_per_s"] = result["crystals"] / result["seconds"]
+    return result
+
+
+def child_main(name, args):
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    warnings.filterwarnings("ignore")
+    result = PHASES[name](*args)
+    result["peak_rss_mb"] = _rss_mb()
+    print(json.dumps(result))
+
+
+def prepare_data(archive: Path, work: Path):
+    root = work / "mp-cgcnn-37k" / "structures"
+    if not root.is_dir():
+        with tarfile.open(archive) as tar:
+            tar.extractall(work, filter="data")
+    ids = [line.split(",")[0] for line in (root / "id_prop.csv").read_text().splitlines()]
+    chosen = random.Random(0).sample(ids, N_CRYSTALS)
+    subset = work / "subset-2000"
+    subset.mkdir(exist_ok=True)
+    props = dict(line.split(",", 1) for line in (root / "id_prop.csv").read_text().splitlines())
+    for i in chosen:
+        if not (subset / f"{i}.cif").exists():
+            os.symlink(root / f"{i}.cif", subset / f"{i}.cif")
+    (subset / "id_prop.csv").write_text("".join(f"{i},{props[i]}\n" for i in chosen))
+    if not (subset / "atom_init.json").exists():  # cgcnn2 requires one; its content does not change timings
+        os.symlink(ROOT / "src" / "cgcnn" / "data" / "original_atom_init.json", subset / "atom_init.json")
+    return root, subset
+
+
+def ensure_cgcnn2(venv: Path) -> Path | None:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            subprocess.run([*pip, "torch==2.13.0"], check=True)
+            subprocess.run([*pip, "cgcnn2==0.6.0", "-c", str(ROOT / "constraints.txt")], check=True)
+        except subprocess.CalledProcessError:
+            print("cgcnn2 could not be installed; its rows are skipped", file=sys.stderr)
+            return None
+    return python
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--phase-args", default="[]", help=argparse.SUPPRESS)
+    parser.add_argument("--archive", default=str(ROOT.parent / "shared" / "data" / "mp-cgcnn-37k.tar.gz"))
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "cgcnn-benchmark"))
+    parser.add_argument("--cgcnn2-venv", default=str(HERE / ".cgcnn2-venv"))
+    parser.add_argument("--out", default=str(HERE / "results" / "speed.json"))
+    parser.add_argument("--skip-full", action="store_true", help="skip (d), the 36,737-crystal featurisation")
+    args = parser.parse_args()
+    if args.phase:
+        return child_main(args.phase, json.loads(args.phase_args))
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    root, subset = prepare_data(Path(args.archive), work)
+    cores = len(os.sched_getaffinity(0))
+    cgcnn2 = ensure_cgcnn2(Path(args.cgcnn2_venv))
+    rows = {}
+    rows["featurize: cgcnn, 1 worker"] = run_phase("featurize_ours", str(subset), 1)
+    rows[f"featurize: cgcnn, {cores} workers"] = run_phase("featurize_ours", str(subset), cores)
+    rows["featurize: original algorithm"] = run_phase("featurize_original", str(subset))
+    if cgcnn2:
+        rows["featurize: cgcnn2 0.6.0"] = run_phase("cgcnn2", subset, python=cgcnn2, script=CGCNN2_FEATURIZE)
+    rows["train epoch: cgcnn"] = run_phase("train_ours", str(subset))
+    rows["train epoch: cgcnn, torch.compile (2nd epoch)"] = run_phase("train_ours", str(subset), False, True)
+    rows["train epoch: cgcnn, bf16 autocast"] = run_phase("train_ours", str(subset), True)
+    rows["train epoch: original model"] = run_phase("train_original", str(subset))
+    if cgcnn2:
+        rows["train epoch: cgcnn2 0.6.0"] = run_phase("cgcnn2", subset, python=cgcnn2, script=CGCNN2_TRAIN)
+    if not args.skip_full:
+        cache = work / "store-cache"
+        for old in cache.glob("graphs-*"):
+            old.unlink()
+        rows["featurize all 36,737: cgcnn, 2 workers"] = run_phase("featurize_all", str(root), 2, str(cache),
+                                                                   threads=1)
+    report = {"machine": f"{cores} cores", "crystals": N_CRYSTALS, "rows": rows, "ratios": ratios(rows, cores)}
+    print_table(rows, report["ratios"])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+
+
+def ratios(rows, cores) -> dict:
+    def rate(name):
+        return rows[name]["crystals_per_s"] if name in rows else None
+
+    out = {}
+    ours1, orig = rate("featurize: cgcnn, 1 worker"), rate("featurize: original algorithm")
+    out["featurize 1 worker vs original algorithm"] = ours1 / orig
+    if rate("featurize: cgcnn2 0.6.0"):
+        out["featurize 1 worker vs cgcnn2"] = ours1 / rate("featurize: cgcnn2 0.6.0")
+    out["train vs original model"] = rate("train epoch: cgcnn") / rate("train epoch: original model")
+    out["train, compiled, vs original model"] = (rate("train epoch: cgcnn, torch.compile (2nd epoch)")
+                                                 / rate("train epoch: original model"))
+    if rate("train epoch: cgcnn2 0.6.0"):
+        out["train vs cgcnn2"] = rate("train epoch: cgcnn") / rate("train epoch: cgcnn2 0.6.0")
+    return out
+
+
+def print_table(rows, ratio):
+    print(f"{'measurement':45s} {'crystals/s':>11s} {'seconds':>9s} {'peak RSS MB':>12s} {'worker RSS MB':>14s}")
+    for name, r in rows.items():
+        worker = f"{r['worker_rss_mb']:.0f}" if r.get("worker_rss_mb") else ""
+        print(f"{name:45s} {r['crystals_per_s']:11.1f} {r['seconds']:9.2f} {r['peak_rss_mb']:12.0f} {worker:>14s}")
+    for name, value in ratio.items():
+        print(f"ratio {name:39s} {value:8.1f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -117,7 +117,7 @@ def scaled(model, targets):
 
 def train_epoch(model, batches, optimizer, loss_fn, device, progress, net=None) -> float:
     """One pass over the training batches; `net` is the model as wrapped for data parallelism, if it is."""
-    net = net or model
+    net = model if net is None else net
     net.train()
     total, count = 0.0, 0
     # a per-batch bar only where an epoch is long enough to need one

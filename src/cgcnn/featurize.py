@@ -37,7 +37,9 @@ def iter_graphs(items, sources, params: GraphParams, workers: int = 1, progress=
         return
     # forkserver: forking a process that already runs OpenMP threads can hang; numpy arrays travel more
     # cheaply than tensors (no shared-memory handles)
-    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["cgcnn.featurize"])  # workers start with the libraries imported
+    with context.Pool(workers) as pool:
         yield from _checked(pool.imap(_graph_arrays, jobs, chunksize=64), bar)
 
 

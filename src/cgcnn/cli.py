@@ -60,6 +60,8 @@ def _add_featurize_options(p):
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="processes that read crystals and build graphs (default: all cores)")
     p.add_argument("--cache-dir", help="graph store folder (default: $CGCNN_CACHE_DIR or ~/.cache/cgcnn)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out unusable crystals, listed with their reasons in skipped.csv, instead of stopping")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +115,7 @@ def _configs(args):
         lr_milestones=args.lr_milestones, loss=args.loss, patience=args.patience, split=args.split,
         seed=args.seed, device=args.device, workers=args.workers, loader_workers=args.loader_workers,
         max_batch_atoms=args.max_batch_atoms, cache_dir=args.cache_dir, compile=args.compile,
+        skip_bad=args.skip_bad,
     )
     return model, train
 
@@ -132,7 +135,7 @@ def run_featurize(args):
 
     report = featurize(args.data, args.radius, args.max_neighbors, args.workers, args.cache_dir,
                        targets=args.targets, id_column=args.id_column, structure_column=args.structure_column,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, skip_bad=args.skip_bad)
     print(json.dumps(report, indent=2))
 
 

@@ -28,25 +28,29 @@ def _graph_arrays(job):
     return k, (graph.atomic_numbers.numpy(), graph.edge_index.numpy(), graph.distances.numpy()), None
 
 
-def iter_graphs(items, sources, params: GraphParams, workers: int = 1, progress=True):
-    """Yield (k, CrystalGraph) in input order; the first unreadable crystal raises its InputError."""
+def iter_graphs(items, sources, params: GraphParams, workers: int = 1, progress=True, skip_bad=False):
+    """Yield (k, CrystalGraph) in input order. The first unreadable crystal raises its InputError, or,
+    with skip_bad, yields (k, InputError) instead."""
     jobs = ((k, item, src, params) for k, (item, src) in enumerate(zip(items, sources)))
     bar = dict(total=len(items), desc="graphs", unit="crystal", disable=not progress, leave=False, mininterval=0.5)
     if workers <= 1 or len(items) < 64:
-        yield from _checked(map(_graph_arrays, jobs), bar)
+        yield from _checked(map(_graph_arrays, jobs), bar, skip_bad)
         return
     # forkserver: forking a process that already runs OpenMP threads can hang; numpy arrays travel more
     # cheaply than tensors (no shared-memory handles)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["cgcnn.featurize"])  # workers start with the libraries imported
     with context.Pool(workers) as pool:
-        yield from _checked(pool.imap(_graph_arrays, jobs, chunksize=64), bar)
+        yield from _checked(pool.imap(_graph_arrays, jobs, chunksize=64), bar, skip_bad)
 
 
-def _checked(results, bar):
+def _checked(results, bar, skip_bad):
     for k, arrays, error in tqdm(results, **bar):
         if error is not None:
-            raise InputError(*error)
+            if not skip_bad:
+                raise InputError(*error)
+            yield k, InputError(*error)
+            continue
         numbers, edges, distances = arrays
         yield k, CrystalGraph(torch.from_numpy(np.asarray(numbers, dtype=np.int64)), torch.from_numpy(edges),
                               torch.from_numpy(distances))
@@ -56,7 +60,13 @@ def build_graphs(items, sources, params: GraphParams, workers: int = 1, progress
     return [graph for _, graph in iter_graphs(items, sources, params, workers, progress)]
 
 
-def featurize(data, radius=8.0, max_neighbors=12, workers=None, cache=None, progress=True, **layout) -> dict:
+def chunks(n: int, size: int):
+    """(start, stop) of consecutive chunks covering range(n)."""
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def featurize(data, radius=8.0, max_neighbors=12, workers=None, cache=None, progress=True, skip_bad=False,
+              **layout) -> dict:
     """Build (or find intact) the graph store of a dataset; report where it is and what it holds."""
     import time
 
@@ -64,8 +74,10 @@ def featurize(data, radius=8.0, max_neighbors=12, workers=None, cache=None, prog
     from .structures import load_dataset
 
     start = time.perf_counter()
-    dataset = load_dataset(data, **layout)
-    store = open_or_build(dataset, GraphParams(radius, max_neighbors), cache, workers or default_workers(), progress)
-    return {"store": str(store.path), "crystals": len(store), "atoms": int(store.n_atoms().sum()),
+    dataset = load_dataset(data, skip_bad=skip_bad, **layout)
+    store = open_or_build(dataset, GraphParams(radius, max_neighbors), cache, workers or default_workers(), progress,
+                          skip_bad)
+    return {"store": str(store.path), "crystals": len(store), "unusable": len(store.failures) + len(dataset.skipped),
+            "atoms": int(store.n_atoms().sum()),
             "edges": int(store.arrays["edge_offsets"][-1]), "bytes": store.path.stat().st_size,
             "seconds": round(time.perf_counter() - start, 2)}

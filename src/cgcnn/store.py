@@ -93,6 +93,11 @@ class GraphStore:
     def __len__(self):
         return len(self.arrays["atom_offsets"]) - 1
 
+    @property
+    def failures(self) -> dict:
+        """{crystal position: (source, reason)} for crystals that could not be made into graphs."""
+        return {int(k): tuple(v) for k, v in self.header.get("failures", {}).items()}
+
     def n_atoms(self) -> np.ndarray:
         return np.diff(self.arrays["atom_offsets"])
 
@@ -121,13 +126,19 @@ def _checksum(path, start, length) -> str:
 
 
 def write_store(path, graphs, key: str, params: GraphParams) -> None:
-    """Stream (k, CrystalGraph) pairs into a store at `path` (temp files, then one rename)."""
+    """Stream (k, CrystalGraph or InputError) pairs into a store at `path` (temp files, then one rename);
+    a failed crystal is stored as an empty graph and its reason kept in the header."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
         columns = {name: open(Path(tmp) / name, "wb") for name in ("atomic_numbers", "src", "dst", "distances")}
-        atom_offsets, edge_offsets = [0], [0]
-        for _, graph in graphs:
+        atom_offsets, edge_offsets, failures = [0], [0], {}
+        for k, graph in graphs:
+            if isinstance(graph, Exception):
+                failures[k] = (graph.source, graph.reason)
+                atom_offsets.append(atom_offsets[-1])
+                edge_offsets.append(edge_offsets[-1])
+                continue
             columns["atomic_numbers"].write(graph.atomic_numbers.numpy().astype(np.uint8).tobytes())
             columns["src"].write(graph.edge_index[0].numpy().astype(np.int32).tobytes())
             columns["dst"].write(graph.edge_index[1].numpy().astype(np.int32).tobytes())
@@ -136,10 +147,11 @@ def write_store(path, graphs, key: str, params: GraphParams) -> None:
             edge_offsets.append(edge_offsets[-1] + graph.distances.numel())
         for handle in columns.values():
             handle.close()
-        _assemble(path, Path(tmp), np.array(atom_offsets, np.int64), np.array(edge_offsets, np.int64), key, params)
+        _assemble(path, Path(tmp), np.array(atom_offsets, np.int64), np.array(edge_offsets, np.int64), key, params,
+                  failures)
 
 
-def _assemble(path, tmp: Path, atom_offsets, edge_offsets, key, params):
+def _assemble(path, tmp: Path, atom_offsets, edge_offsets, key, params, failures):
     n_atoms, n_edges = int(atom_offsets[-1]), int(edge_offsets[-1])
     parts = [  # (name, dtype, shape, source file or array)
         ("atomic_numbers", "uint8", [n_atoms], tmp / "atomic_numbers"),
@@ -152,7 +164,8 @@ def _assemble(path, tmp: Path, atom_offsets, edge_offsets, key, params):
     for name, dtype, shape, _ in parts:
         specs[name] = {"dtype": dtype, "shape": shape, "offset": offset}
         offset += int(np.prod(shape)) * np.dtype(dtype).itemsize
-    header = {"version": VERSION, "key": key, "params": params.__dict__, "arrays": specs, "data_length": offset}
+    header = {"version": VERSION, "key": key, "params": params.__dict__, "arrays": specs, "data_length": offset,
+              "failures": failures}
     with atomic_path(path) as out:
         with open(out, "wb") as handle:
             # two passes over the data: the checksum goes in the header, which comes first
@@ -191,8 +204,12 @@ def _file_blocks(path):
             yield block
 
 
-def open_or_build(dataset, params: GraphParams, cache=None, workers=1, progress=True) -> GraphStore:
-    """The store for `dataset`: reused when intact, (re)built when missing, truncated or altered."""
+def open_or_build(dataset, params: GraphParams, cache=None, workers=1, progress=True, skip_bad=False) -> GraphStore:
+    """The store for `dataset`: reused when intact, (re)built when missing, truncated or altered.
+
+    Without skip_bad, the first unusable crystal raises (no store is written); with it, unusable crystals
+    are recorded in the store with their reasons. A store with failures is only used with skip_bad."""
+    from .errors import InputError
     from .featurize import iter_graphs
 
     key = dataset_key(dataset.items, dataset.ids, params)
@@ -201,13 +218,16 @@ def open_or_build(dataset, params: GraphParams, cache=None, workers=1, progress=
         try:
             store = GraphStore(path)
             if store.header["key"] == key and len(store) == len(dataset.ids):
+                if store.failures and not skip_bad:
+                    raise InputError(*next(iter(store.failures.values())))
                 log.info("graph store %s reused", path)
                 return store
             raise StoreCorrupt("key or length mismatch")
         except StoreCorrupt as exc:
             log.warning("graph store %s is damaged (%s); rebuilding it", path, exc)
             path.unlink()
-    write_store(path, iter_graphs(dataset.items, dataset.sources, params, workers, progress), key, params)
+    graphs = iter_graphs(dataset.items, dataset.sources, params, workers, progress, skip_bad)
+    write_store(path, graphs, key, params)
     log.info("graph store %s built", path)
     return GraphStore(path)
 

@@ -151,9 +151,22 @@ class CrystalDataset:
     targets: np.ndarray | None = None
     target_names: list = field(default_factory=list)
     atom_init: Path | None = None
+    skipped: list = field(default_factory=list)  # (id, source, reason) left out under --skip-bad
 
     def __len__(self):
         return len(self.ids)
+
+
+class Problems:
+    """Bad entries: raised at once, or (with skip_bad) collected as (id, source, reason) and left out."""
+
+    def __init__(self, skip_bad: bool):
+        self.skip_bad, self.found = skip_bad, []
+
+    def report(self, crystal_id, source, reason) -> None:
+        if not self.skip_bad:
+            raise InputError(source, reason)
+        self.found.append((str(crystal_id), str(source), reason))
 
 
 def _parse_target(value: str, source, row_id):
@@ -174,30 +187,40 @@ def _check_unique(ids, source):
         seen.add(i)
 
 
-def read_original_layout(folder: Path, with_targets=True) -> CrystalDataset:
+def read_original_layout(folder: Path, with_targets=True, skip_bad=False) -> CrystalDataset:
     """The original CGCNN layout: ID.cif files plus a header-less id_prop.csv (id, target, ...)."""
     table = folder / "id_prop.csv"
     with open(table, newline="") as handle:
         rows = [r for r in csv.reader(handle) if r and any(c.strip() for c in r)]
     if not rows:
         raise InputError(table, "the file has no rows")
-    widths = {len(r) for r in rows}
-    if len(widths) != 1 or (with_targets and widths == {1}):
+    width = len(rows[0])
+    if (with_targets and width < 2) or any(len(r) != width for r in rows):
         raise InputError(table, "every row needs an id and the same number of target columns")
-    ids = [r[0].strip() for r in rows]
-    _check_unique(ids, table)
-    targets = None
-    if with_targets:
-        targets = np.array([[_parse_target(c, table, r[0]) for c in r[1:]] for r in rows], dtype=np.float64)
-    items = [folder / f"{crystal_id}.cif" for crystal_id in ids]
-    for crystal_id, path in zip(ids, items):
-        if not path.is_file():
-            raise InputError(path, f"id {crystal_id!r} is listed in {table.name} but its CIF file is missing")
-    n_targets = 0 if targets is None else targets.shape[1]
+    problems, seen, ids, items, values = Problems(skip_bad), set(), [], [], []
+    for row in rows:
+        crystal_id, path = row[0].strip(), folder / f"{row[0].strip()}.cif"
+        try:
+            if crystal_id in seen:
+                raise InputError(table, f"id {crystal_id!r} appears more than once")
+            seen.add(crystal_id)
+            if not path.is_file():
+                raise InputError(path, f"id {crystal_id!r} is listed in {table.name} but its CIF file is missing")
+            target = [_parse_target(c, table, crystal_id) for c in row[1:]] if with_targets else []
+        except InputError as exc:
+            problems.report(crystal_id, exc.source, exc.reason)
+            continue
+        ids.append(crystal_id)
+        items.append(path)
+        values.append(target)
+    for orphan in sorted(set(p.stem for p in folder.glob("*.cif")) - seen):
+        problems.report(orphan, folder / f"{orphan}.cif", f"the file has no row in {table.name}")
+    n_targets = width - 1 if with_targets else 0
     names = ["target"] if n_targets == 1 else [str(k + 1) for k in range(n_targets)]  # id_prop.csv columns
     atom_init = folder / "atom_init.json"
+    targets = np.array(values, dtype=np.float64).reshape(len(ids), n_targets) if with_targets else None
     return CrystalDataset(ids, items, [str(p) for p in items], targets, names,
-                          atom_init if atom_init.is_file() else None)
+                          atom_init if atom_init.is_file() else None, problems.found)
 
 
 STRUCTURE_COLUMNS = ("structure", "cif", "poscar", "structure_file", "file", "path")
@@ -215,7 +238,8 @@ def _read_table(path: Path):
         raise InputError(path, f"cannot read the table ({_short(exc)})") from None
 
 
-def read_table_layout(path: Path, targets=None, id_column="id", structure_column=None, with_targets=True):
+def read_table_layout(path: Path, targets=None, id_column="id", structure_column=None, with_targets=True,
+                      skip_bad=False):
     """A CSV/JSON table: one row per crystal, a structure column (file path or embedded text), targets."""
     frame = _read_table(path)
     if frame.empty:
@@ -225,7 +249,6 @@ def read_table_layout(path: Path, targets=None, id_column="id", structure_column
     if structure_column not in columns:
         raise InputError(path, f"no structure column; name one of {list(STRUCTURE_COLUMNS)} or pass --structure-column")
     ids = [str(v) for v in frame[id_column]] if id_column in columns else [str(k) for k in range(len(frame))]
-    _check_unique(ids, path)
     if targets is None:
         skip = {structure_column, id_column}
         targets = [c for c in columns if c not in skip and _numeric_column(frame[c])] if with_targets else []
@@ -234,18 +257,22 @@ def read_table_layout(path: Path, targets=None, id_column="id", structure_column
         raise InputError(path, f"target column(s) {missing} not found; columns are {columns}")
     if with_targets and not targets:
         raise InputError(path, "no numeric target column; pass --targets")
-    values = None
-    if targets:
-        values = np.array(
-            [[_parse_target(frame[t].iloc[k], path, ids[k]) for t in targets] for k in range(len(frame))],
-            dtype=np.float64,
-        )
-    items, sources = [], []
+    problems, seen, kept, items, sources, values = Problems(skip_bad), set(), [], [], [], []
     for k, entry in enumerate(frame[structure_column]):
-        item, source = _table_item(entry, path, ids[k])
+        try:
+            if ids[k] in seen:
+                raise InputError(path, f"id {ids[k]!r} appears more than once")
+            seen.add(ids[k])
+            item, source = _table_item(entry, path, ids[k])
+            values.append([_parse_target(frame[t].iloc[k], path, ids[k]) for t in targets])
+        except InputError as exc:
+            problems.report(ids[k], exc.source, exc.reason)
+            continue
+        kept.append(ids[k])
         items.append(item)
         sources.append(source)
-    return CrystalDataset(ids, items, sources, values, list(targets), None)
+    array = np.array(values, dtype=np.float64).reshape(len(kept), len(targets)) if targets else None
+    return CrystalDataset(kept, items, sources, array, list(targets), None, problems.found)
 
 
 def _numeric_column(series) -> bool:
@@ -264,15 +291,20 @@ def _table_item(entry, table: Path, row_id):
     return path, str(path)
 
 
-def load_dataset(path, targets=None, id_column="id", structure_column=None) -> CrystalDataset:
+def load_dataset(path, targets=None, id_column="id", structure_column=None, skip_bad=False) -> CrystalDataset:
     """A labelled dataset in either layout: a folder with id_prop.csv, or a CSV/JSON table."""
     path = Path(path)
     if path.is_dir():
         if not (path / "id_prop.csv").is_file():
             raise InputError(path, "no id_prop.csv in this folder (expected the original CGCNN layout)")
-        return read_original_layout(path)
-    if path.is_file():
-        return read_table_layout(path, targets, id_column, structure_column)
+        dataset = read_original_layout(path, skip_bad=skip_bad)
+    elif path.is_file():
+        dataset = read_table_layout(path, targets, id_column, structure_column, skip_bad=skip_bad)
+    else:
+        raise InputError(path, "no such file or folder")
+    if not dataset.ids:
+        raise InputError(path, f"no usable crystal ({len(dataset.skipped)} skipped)")
+    return dataset
     raise InputError(path, "no such file or folder")
 
 

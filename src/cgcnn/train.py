@@ -31,7 +31,7 @@ from .predict import prediction_columns, write_predictions
 
 log = logging.getLogger(__name__)
 BEST, CHECKPOINT, LOG, SPLIT = "best.pt", "checkpoint.pt", "log.csv", "split.json"
-METRICS, TEST_PREDICTIONS = "test_metrics.json", "test_predictions.csv"
+METRICS, TEST_PREDICTIONS, SKIPPED = "test_metrics.json", "test_predictions.csv", "skipped.csv"
 
 
 @dataclass
@@ -54,6 +54,7 @@ class TrainConfig:
     loader_workers: int = 0  # data-loader processes during training
     max_batch_atoms: int | None = None  # cap on atoms per batch (memory)
     cache_dir: str | None = None  # where graph stores live (default $CGCNN_CACHE_DIR or ~/.cache/cgcnn)
+    skip_bad: bool = False  # leave out unusable crystals (listed in skipped.csv) instead of stopping
     compile: bool = False  # torch.compile the training forward/backward (~1.8× per step on CPU, ~25 s to compile)
 
 
@@ -201,6 +202,20 @@ def write_log(path: Path, history: list) -> None:
     write_text(path, buffer.getvalue())
 
 
+def write_skipped(path: Path, skipped: list) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "file", "reason"])
+    writer.writerows(skipped)
+    write_text(path, buffer.getvalue())
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Temporary files left by a run that was killed while writing (atomic_path names them .NAME.*.tmp)."""
+    for stale in run_dir.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def _check_run_folder(run_dir: Path, resume: bool) -> None:
     if resume and not (run_dir / CHECKPOINT).is_file():
         raise InputError(run_dir, f"nothing to resume: no {CHECKPOINT} in this folder")
@@ -218,6 +233,7 @@ class Run:
     model: CrystalGraphConvNet
     datasets: dict
     n_atoms: np.ndarray  # per crystal of the whole dataset
+    skipped: list  # (id, source, reason) of the crystals left out
     ids: list
     target_names: list
     cfg: TrainConfig
@@ -227,10 +243,14 @@ class Run:
 def prepare(dataset, model_config: ModelConfig, cfg: TrainConfig, element_features, run_dir, source, progress):
     params = GraphParams(model_config.radius, model_config.max_neighbors)
     targets, n_outputs = target_tensor(dataset, model_config.task, source)
-    store = open_or_build(dataset, params, cfg.cache_dir, cfg.workers, progress)
-    _check_store_elements(store, dataset.sources, element_features)
-    split = split_indices(len(store), cfg.split, cfg.seed)
+    store = open_or_build(dataset, params, cfg.cache_dir, cfg.workers, progress, cfg.skip_bad)
+    bad = {**store.failures, **_missing_elements(store, dataset.sources, element_features, cfg.skip_bad)}
+    usable = [k for k in range(len(store)) if k not in bad]
+    if not usable:
+        raise InputError(source, f"no usable crystal ({len(bad) + len(dataset.skipped)} skipped)")
+    split = {name: [usable[i] for i in idx] for name, idx in split_indices(len(usable), cfg.split, cfg.seed).items()}
     datasets = {name: GraphDataset(store, targets, idx) for name, idx in split.items()}
+    skipped = dataset.skipped + [(dataset.ids[k], *bad[k]) for k in sorted(bad)]
     model_config.n_outputs = n_outputs
     torch.manual_seed(cfg.seed)
     model = CrystalGraphConvNet(model_config, element_features)
@@ -239,17 +259,25 @@ def prepare(dataset, model_config: ModelConfig, cfg: TrainConfig, element_featur
         model.target_mean.copy_(train_targets.mean(0))
         std = train_targets.std(0) if len(train_targets) > 1 else torch.ones(n_outputs)
         model.target_std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
-    return Run(model, datasets, store.n_atoms(), list(dataset.ids), dataset.target_names, cfg, Path(run_dir))
+    return Run(model, datasets, store.n_atoms(), skipped, list(dataset.ids), dataset.target_names, cfg,
+               Path(run_dir))
 
 
-def _check_store_elements(store, sources, element_features) -> None:
-    """Name the first crystal with an element the feature table lacks (one pass over all atoms)."""
-    numbers = store.arrays["atomic_numbers"]
+def _missing_elements(store, sources, element_features, skip_bad) -> dict:
+    """{crystal: (source, reason)} for crystals with elements the feature table lacks (raises the first
+    unless skip_bad); one vectorised pass over all atoms."""
+    numbers, offsets = store.arrays["atomic_numbers"], store.arrays["atom_offsets"]
     missing = missing_elements(np.unique(numbers), element_features)
-    if missing:
-        first = int(np.flatnonzero(np.isin(numbers, missing))[0])
-        k = int(np.searchsorted(store.arrays["atom_offsets"], first, side="right")) - 1
-        raise InputError(sources[k], f"element(s) with Z={missing} are not in the element feature table")
+    if not missing:
+        return {}
+    atoms = np.flatnonzero(np.isin(numbers, missing))
+    found = {}
+    for k in np.unique(np.searchsorted(offsets, atoms, side="right") - 1).tolist():
+        absent = missing_elements(numbers[offsets[k] : offsets[k + 1]], element_features)
+        found[k] = (sources[k], f"element(s) with Z={absent} are not in the element feature table")
+        if not skip_bad:
+            raise InputError(*found[k])
+    return found
 
 
 def batches(run: Run, name: str, shuffle=False, generator=None, context=None):
@@ -287,7 +315,11 @@ def _train_loop(run: Run, context, model_config, cfg, resume, progress) -> dict:
     split_ids = {name: [run.ids[k] for k in ds.indices] for name, ds in run.datasets.items()}
     if context.main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run_dir)
         write_text(run_dir / SPLIT, json.dumps(split_ids) + "\n")
+        if run.skipped:
+            write_skipped(run_dir / SKIPPED, run.skipped)
+            log.warning("%d crystals skipped; see %s", len(run.skipped), run_dir / SKIPPED)
     device = distributed.device_for(context, resolve_device(cfg.device))
     model = run.model.to(device)
     net = torch.nn.parallel.DistributedDataParallel(model) if context.enabled else model
@@ -435,7 +467,8 @@ def train(data, run_dir, model_config: ModelConfig | None = None, cfg: TrainConf
     """Load a dataset (folder with id_prop.csv, or a CSV/JSON table) and train on it; see `fit`."""
     from .structures import load_dataset
 
-    dataset = load_dataset(data, targets, id_column, structure_column)
+    cfg = cfg or TrainConfig()
+    dataset = load_dataset(data, targets, id_column, structure_column, skip_bad=cfg.skip_bad)
     features = element_features_for(dataset, atom_init)
     return fit(dataset, model_config or ModelConfig(), cfg or TrainConfig(), features, run_dir,
                source=data, resume=resume, progress=progress)

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from cgcnn.checkpoint import safe_load
-from cgcnn.cli import main
 from cgcnn.model import ModelConfig
 from cgcnn.train import TrainConfig, train
 from test_cli import run_cli, small_dataset

@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--workers", type=int, default=1, help="processes that read crystals and build graphs")
+    p.add_argument("--skip-bad", action="store_true", help="leave out unusable crystals (listed in OUT.skipped.csv)")
 
     p = sub.add_parser("demo", help="train on the embedded formation-energy data and report")
     p.add_argument("--out", default="runs/demo")
@@ -140,11 +141,12 @@ def run_featurize(args):
 
 
 def run_predict(args):
-    from .predict import predict_files
+    from .predict import predict_files, skipped_path
 
-    dataset = predict_files(args.model, args.inputs, args.out, args.atom_init, args.batch_size, args.device,
-                            args.workers)
-    print(f"wrote {len(dataset.ids)} predictions to {args.out}")
+    report = predict_files(args.model, args.inputs, args.out, args.atom_init, args.batch_size, args.device,
+                           args.workers, args.skip_bad)
+    skipped = f"; {report['skipped']} skipped, see {skipped_path(args.out)}" if report["skipped"] else ""
+    print(f"wrote {report['predicted']} predictions to {args.out}{skipped}")
 
 
 def run_demo(args):

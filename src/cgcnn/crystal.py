@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
 
 
 CELL_TAGS = [f"_cell_length_{x}" for x in "abc"] + [f"_cell_angle_{x}" for x in ("alpha", "beta", "gamma")]

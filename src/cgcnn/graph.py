@@ -77,15 +77,43 @@ def nearest_per_center(i, j, d, max_neighbors, shortlist=5.0):
     return i[kept], j[kept], d[kept]
 
 
+MIN_DISTANCE = 0.1  # Å; closer atoms are a broken structure, not chemistry
+MAX_PAIRS = 5e7  # neighbour pairs one crystal may produce before the list would exhaust memory
+
+
+def check_cell(crystal, radius, source) -> None:
+    """Refuse cells a neighbour search cannot handle: no atoms, non-finite numbers, no volume, or so small
+    or dense that the search within `radius` would produce more than MAX_PAIRS pairs."""
+    lattice, cart = np.asarray(crystal.lattice, float), np.asarray(crystal.cart_coords, float)
+    if len(crystal.atomic_numbers) == 0:
+        raise InputError(source, "the structure contains no atoms")
+    if not (np.isfinite(lattice).all() and np.isfinite(cart).all()):
+        raise InputError(source, "the cell or the atomic coordinates contain NaN or infinity")
+    volume = np.linalg.det(lattice)
+    if volume < -1e-3:
+        raise InputError(source, f"the cell volume is negative ({volume:.3g} Å³): a negative cell length, or "
+                         "cell vectors in left-handed order")
+    if not volume > 1e-3:
+        raise InputError(source, f"the cell volume is {volume:.3g} Å³; a periodic cell is needed")
+    pairs = len(cart) ** 2 * (4 / 3 * np.pi * radius**3) / volume
+    if pairs > MAX_PAIRS:
+        raise InputError(source, f"about {pairs:.2g} neighbour pairs within {radius} Å: the cell is too small "
+                         "or too dense (wrong units or cell?)")
+
+
 def build_graph(crystal, params: GraphParams = GraphParams(), source="<structure>") -> CrystalGraph:
     """The crystal graph of a `Crystal` (or of a pymatgen Structure)."""
     from .crystal import Crystal
 
     if not isinstance(crystal, Crystal):
         crystal = Crystal.from_structure(crystal)
+    check_cell(crystal, params.radius, source)
     n_atoms = len(crystal.atomic_numbers)
     i, j, d = neighbor_list(crystal.lattice, crystal.cart_coords, params.radius, params.backend)
     i, j, d = nearest_per_center(i, j, d, params.max_neighbors)
+    if len(d) and d.min() < MIN_DISTANCE:
+        k = int(np.argmin(d))
+        raise InputError(source, f"atoms {i[k]} and {j[k]} are {d[k]:.3f} Å apart: overlapping sites")
     counts = np.bincount(i, minlength=n_atoms)
     if (counts == 0).any():
         from pymatgen.core import Element

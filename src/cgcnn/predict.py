@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import csv
-import io
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .atomic import write_text
+from .atomic import atomic_path, write_csv
 from .checkpoint import model_from_file
 from .data import GraphDataset, check_elements, loader
-from .featurize import build_graphs
+from .elements import missing_elements
+from .errors import InputError
+from .featurize import build_graphs, iter_graphs
 from .graph import GraphParams
-from .structures import CrystalDataset, collect_structures, to_structure
+from .structures import collect_structures, to_structure
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +73,13 @@ def prediction_columns(task: str, target_names, values: np.ndarray) -> dict:
     return {name: values[:, k] for k, name in enumerate(names)}
 
 
+SKIPPED_HEADER = ["id", "file", "reason"]
+
+
 def write_predictions(path, ids, columns: dict, extra: dict | None = None) -> None:
     """CSV with header id, then `extra` columns (e.g. targets), then `columns`, written atomically."""
     table = {"id": list(ids), **(extra or {}), **columns}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table)
-    for row in zip(*table.values()):
-        writer.writerow([_format(v) for v in row])
-    write_text(path, buffer.getvalue())
+    write_csv(path, list(table), ([_format(v) for v in row] for row in zip(*table.values())))
 
 
 def _format(value):
@@ -88,15 +88,54 @@ def _format(value):
     return value
 
 
-def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, device="cpu",
-                  workers=1) -> CrystalDataset:
-    """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data."""
-    dataset = collect_structures(inputs)
-    atom_init = atom_init or dataset.atom_init
-    predictor = load_model(model_path, atom_init, device)
-    values = predictor.predict_items(dataset.items, dataset.sources, batch_size, workers, progress=True)
-    write_predictions(
-        out_path, dataset.ids, prediction_columns(predictor.model.config.task, predictor.target_names, values)
-    )
-    log.info("wrote %d predictions to %s", len(dataset.ids), out_path)
-    return dataset
+def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, device="cpu", workers=1,
+                  skip_bad=False, chunk=4096) -> dict:
+    """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data.
+
+    Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays
+    bounded however many there are. With skip_bad, unusable crystals are listed in OUT.skipped.csv."""
+    dataset = collect_structures(inputs, skip_bad)
+    predictor = load_model(model_path, atom_init or dataset.atom_init, device)
+    config = predictor.model.config
+    header = ["id", *prediction_columns(config.task, predictor.target_names, np.zeros((1, config.n_outputs)))]
+    skipped, written = list(dataset.skipped), 0
+    graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, True, skip_bad)
+    with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        for ids, batch in _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
+            values = predictor.predict_graphs(batch, batch_size)
+            columns = prediction_columns(config.task, predictor.target_names, values)
+            writer.writerows([_format(v) for v in row] for row in zip(ids, *columns.values()))
+            written += len(ids)
+    if skipped:
+        write_csv(skipped_path(out_path), SKIPPED_HEADER, skipped)
+    log.info("wrote %d predictions to %s", written, out_path)
+    return {"predicted": written, "skipped": len(skipped)}
+
+
+def skipped_path(out_path) -> Path:
+    out_path = Path(out_path)
+    return out_path.with_name(out_path.stem + ".skipped.csv")
+
+
+def _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
+    """(ids, graphs) chunks; unusable crystals go to `skipped` (or raise without skip_bad)."""
+    ids, batch = [], []
+    for k, graph in graphs:
+        if not isinstance(graph, Exception):
+            missing = missing_elements(graph.atomic_numbers.numpy(), predictor.model.element_features)
+            if missing:
+                graph = InputError(dataset.sources[k], f"element(s) with Z={missing} are not in the element table")
+                if not skip_bad:
+                    raise graph
+        if isinstance(graph, Exception):
+            skipped.append((dataset.ids[k], graph.source, graph.reason))
+            continue
+        ids.append(dataset.ids[k])
+        batch.append(graph)
+        if len(batch) == chunk:
+            yield ids, batch
+            ids, batch = [], []
+    if batch:
+        yield ids, batch

@@ -313,12 +313,12 @@ def _folder_files(folder: Path):
     return [p for p in files if p.name != "atom_init.json"]
 
 
-def collect_structures(inputs) -> CrystalDataset:
+def collect_structures(inputs, skip_bad=False) -> CrystalDataset:
     """Unlabelled structures from files, folders of structure files, dataset folders or tables."""
-    ids, items, sources, atom_init = [], [], [], None
+    ids, items, sources, atom_init, skipped = [], [], [], None, []
     for item in map(Path, inputs):
         if item.is_dir() and (item / "id_prop.csv").is_file():
-            part = read_original_layout(item, with_targets=False)
+            part = read_original_layout(item, with_targets=False, skip_bad=skip_bad)
         elif item.is_dir():
             files = _folder_files(item)
             if not files:
@@ -326,15 +326,16 @@ def collect_structures(inputs) -> CrystalDataset:
             part = _files_dataset(files)
             part.atom_init = item / "atom_init.json" if (item / "atom_init.json").is_file() else None
         elif item.is_file() and item.suffix.lower() in (".csv", ".jsonl") or item.name.endswith(".csv.gz"):
-            part = read_table_layout(item, with_targets=False)
+            part = read_table_layout(item, with_targets=False, skip_bad=skip_bad)
         else:
             part = _files_dataset([item])
         ids += part.ids
         items += part.items
         sources += part.sources
         atom_init = atom_init or part.atom_init
+        skipped += part.skipped
     _check_unique(ids, "inputs")
-    return CrystalDataset(ids, items, sources, atom_init=atom_init)
+    return CrystalDataset(ids, items, sources, atom_init=atom_init, skipped=skipped)
 
 
 def _files_dataset(files) -> CrystalDataset:

@@ -3,8 +3,6 @@ an atomic every-epoch checkpoint for `--resume`, a per-epoch CSV log, and test m
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -18,7 +16,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import distributed
-from .atomic import save_torch, write_text
+from .atomic import save_torch, write_csv, write_text
 from .checkpoint import model_from_file, safe_load, save_model
 from .data import GraphDataset, loader
 from .elements import missing_elements
@@ -27,7 +25,7 @@ from .errors import CgcnnError, InputError
 from .graph import GraphParams
 from .metrics import metrics_for
 from .model import CrystalGraphConvNet, ModelConfig
-from .predict import prediction_columns, write_predictions
+from .predict import SKIPPED_HEADER, prediction_columns, write_predictions
 
 log = logging.getLogger(__name__)
 BEST, CHECKPOINT, LOG, SPLIT = "best.pt", "checkpoint.pt", "log.csv", "split.json"
@@ -193,21 +191,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def write_log(path: Path, history: list) -> None:
-    if not history:
-        return
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(history[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    write_text(path, buffer.getvalue())
-
-
-def write_skipped(path: Path, skipped: list) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "file", "reason"])
-    writer.writerows(skipped)
-    write_text(path, buffer.getvalue())
+    if history:
+        write_csv(path, list(history[0]), [list(row.values()) for row in history])
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
@@ -318,7 +303,7 @@ def _train_loop(run: Run, context, model_config, cfg, resume, progress) -> dict:
         remove_stale_temporaries(run_dir)
         write_text(run_dir / SPLIT, json.dumps(split_ids) + "\n")
         if run.skipped:
-            write_skipped(run_dir / SKIPPED, run.skipped)
+            write_csv(run_dir / SKIPPED, SKIPPED_HEADER, run.skipped)
             log.warning("%d crystals skipped; see %s", len(run.skipped), run_dir / SKIPPED)
     device = distributed.device_for(context, resolve_device(cfg.device))
     model = run.model.to(device)

@@ -79,16 +79,23 @@ def nearest_per_center(i, j, d, max_neighbors, shortlist=5.0):
 
 MIN_DISTANCE = 0.1  # Å; closer atoms are a broken structure, not chemistry
 MAX_PAIRS = 5e7  # neighbour pairs one crystal may produce before the list would exhaust memory
+MAX_EXTENT = 1e4  # Å; the neighbour search grids the space the atoms span
 
 
 def check_cell(crystal, radius, source) -> None:
     """Refuse cells a neighbour search cannot handle: no atoms, non-finite numbers, no volume, or so small
     or dense that the search within `radius` would produce more than MAX_PAIRS pairs."""
     lattice, cart = np.asarray(crystal.lattice, float), np.asarray(crystal.cart_coords, float)
-    if len(crystal.atomic_numbers) == 0:
+    numbers = np.asarray(crystal.atomic_numbers)
+    if len(numbers) == 0:
         raise InputError(source, "the structure contains no atoms")
+    if len(numbers) != len(cart) or ((numbers < 1) | (numbers > 118)).any():
+        raise InputError(source, "atomic numbers must be 1–118, one per atom")
     if not (np.isfinite(lattice).all() and np.isfinite(cart).all()):
         raise InputError(source, "the cell or the atomic coordinates contain NaN or infinity")
+    extent = max(np.linalg.norm(lattice, axis=1).max(), np.ptp(cart, axis=0).max() if len(cart) else 0.0)
+    if extent > MAX_EXTENT:
+        raise InputError(source, f"the cell or the atoms span {extent:.3g} Å (more than {MAX_EXTENT:g} Å: wrong units?)")
     volume = np.linalg.det(lattice)
     if volume < -1e-3:
         raise InputError(source, f"the cell volume is negative ({volume:.3g} Å³): a negative cell length, or "

@@ -34,6 +34,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(HERE))
+from _measure import peak_while  # noqa: E402
 N_CRYSTALS = 2000
 
 
@@ -233,37 +235,14 @@ def featurize_all(folder, workers, cache):
 
     peak, done = [0.0], threading.Event()
 
-    def sample():  # the whole process tree (this process, the fork server, the workers), summed
-        while not done.wait(0.1):
-            peak[0] = max(peak[0], _tree_rss_mb(os.getpid()))
-
-    sampler = threading.Thread(target=sample, daemon=True)
+    # the whole process tree (this process, the fork server, the workers), summed
+    sampler = threading.Thread(target=peak_while, args=(os.getpid(), done, peak), daemon=True)
     sampler.start()
     report = featurize(folder, workers=workers, cache=cache, progress=False)
     done.set()
     sampler.join()
     report["tree_peak_rss_mb"] = peak[0]
     return report
-
-
-def _tree_rss_mb(root: int) -> float:
-    parents, rss = {}, {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                parents[int(entry.name)] = int(fields[1])
-                rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, grew = {root}, True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in tree and pid not in tree:
-                tree.add(pid)
-                grew = True
-    return sum(rss.get(pid, 0.0) for pid in tree)
 
 
 PHASES = {"featurize_ours": featurize_ours, "featurize_original": featurize_original, "train_ours": train_ours,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 
@@ -12,6 +13,9 @@ from tqdm.auto import tqdm
 from .crystal import load_crystal
 from .errors import InputError
 from .graph import CrystalGraph, GraphParams, build_graph
+
+
+WINDOW = 4096  # crystals in flight between worker processes and their consumer
 
 
 def default_workers() -> int:
@@ -41,7 +45,14 @@ def iter_graphs(items, sources, params: GraphParams, workers: int = 1, progress=
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["cgcnn.featurize"])  # workers start with the libraries imported
     with context.Pool(workers) as pool:
-        yield from _checked(pool.imap(_graph_arrays, jobs, chunksize=64), bar, skip_bad)
+        yield from _checked(_windowed(pool, jobs, len(items)), bar, skip_bad)
+
+
+def _windowed(pool, jobs, n, window=WINDOW):
+    """imap in windows: workers run ahead of the consumer by at most one window, so memory stays bounded
+    however slowly the results are used (plain imap queues every finished result)."""
+    for start, stop in chunks(n, window):
+        yield from pool.imap(_graph_arrays, itertools.islice(jobs, stop - start), chunksize=64)
 
 
 def _checked(results, bar, skip_bad):

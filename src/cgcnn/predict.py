@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import logging
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from .graph import GraphParams
 from .structures import collect_structures, to_structure
 
 log = logging.getLogger(__name__)
+
+
+MAX_BATCH_ATOMS = 8192
 
 
 class Predictor:
@@ -51,10 +55,13 @@ class Predictor:
         return self.predict_graphs(graphs, batch_size)
 
     @torch.no_grad()
-    def predict_graphs(self, graphs, batch_size=256) -> np.ndarray:
+    def predict_graphs(self, graphs, batch_size=256, max_atoms=MAX_BATCH_ATOMS) -> np.ndarray:
+        """Predictions in input order; batches are capped in atoms too, so a run of large cells cannot
+        raise the memory peak."""
+        n_atoms = [g.n_atoms for g in graphs]
         outputs = [
             self.model.unscale(self.model(batch.to(self.device))).cpu()
-            for batch in loader(GraphDataset(graphs), batch_size)
+            for batch in loader(GraphDataset(graphs), batch_size, n_atoms=n_atoms, max_atoms=max_atoms)
         ]
         return torch.cat(outputs).double().numpy() if outputs else np.zeros((0, self.model.config.n_outputs))
 
@@ -108,10 +115,20 @@ def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, 
             columns = prediction_columns(config.task, predictor.target_names, values)
             writer.writerows([_format(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
+            release_freed_memory()
     if skipped:
         write_csv(skipped_path(out_path), SKIPPED_HEADER, skipped)
     log.info("wrote %d predictions to %s", written, out_path)
     return {"predicted": written, "skipped": len(skipped)}
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the last chunk back to the system. glibc keeps freed blocks of varying-size
+    tensors in its heap, so without this the resident size creeps up chunk after chunk."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def skipped_path(out_path) -> Path:
@@ -121,7 +138,7 @@ def skipped_path(out_path) -> Path:
 
 def _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
     """(ids, graphs) chunks; unusable crystals go to `skipped` (or raise without skip_bad)."""
-    ids, batch = [], []
+    ids, batch, atoms = [], [], 0
     for k, graph in graphs:
         if not isinstance(graph, Exception):
             missing = missing_elements(graph.atomic_numbers.numpy(), predictor.model.element_features)
@@ -134,8 +151,9 @@ def _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
             continue
         ids.append(dataset.ids[k])
         batch.append(graph)
-        if len(batch) == chunk:
+        atoms += graph.n_atoms
+        if len(batch) == chunk or atoms >= chunk * 32:  # bounded in crystals and in atoms
             yield ids, batch
-            ids, batch = [], []
+            ids, batch, atoms = [], [], 0
     if batch:
         yield ids, batch

@@ -30,6 +30,10 @@ def _add_model_options(p):
     g.add_argument("--radius", type=float, default=8.0, help="neighbour cutoff in Å")
     g.add_argument("--max-neighbors", type=int, default=12)
     g.add_argument("--gaussian-step", type=float, default=0.2, help="Gaussian spacing and width in Å")
+    g.add_argument("--pooling", choices=["full", "linear"], default="full",
+                   help="linear: a scalar per atom, pooled, so predictions split exactly into site contributions")
+    g.add_argument("--site-reduction", choices=["mean", "sum"], default="mean",
+                   help="linear pooling: mean for per-atom targets (eV/atom), sum for per-cell targets (eV/cell)")
 
 
 def _add_training_options(p):
@@ -95,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes that read crystals and build graphs")
     p.add_argument("--skip-bad", action="store_true", help="leave out unusable crystals (listed in OUT.skipped.csv)")
 
+    p = sub.add_parser("explain", help="per-site contributions to each prediction (CSV, one row per site)")
+    p.add_argument("inputs", nargs="+", help="structure files, folders of them, dataset folders or tables")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, help="CSV to write: id,site,element,x,y,z,contribution,method")
+    p.add_argument("--atom-init", help="element table for original checkpoints")
+
     p = sub.add_parser("demo", help="train on the embedded formation-energy data and report")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's number of epochs")
@@ -108,7 +118,7 @@ def _configs(args):
     model = ModelConfig(
         atom_fea_len=args.atom_fea_len, h_fea_len=args.h_fea_len, n_conv=args.n_conv, n_h=args.n_h,
         conv=args.conv, task=args.task, radius=args.radius, max_neighbors=args.max_neighbors,
-        gaussian_step=args.gaussian_step,
+        gaussian_step=args.gaussian_step, pooling=args.pooling, site_reduction=args.site_reduction,
     )
     train = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optim, lr=args.lr,
@@ -149,6 +159,13 @@ def run_predict(args):
     print(f"wrote {report['predicted']} predictions to {args.out}{skipped}")
 
 
+def run_explain(args):
+    from .explain import explain_files
+
+    report = explain_files(args.model, args.inputs, args.out, args.atom_init)
+    print(f"wrote {report['sites']} site contributions of {report['crystals']} crystals to {args.out}")
+
+
 def run_demo(args):
     from .demo import run_demo as demo
 
@@ -159,7 +176,8 @@ def run_demo(args):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "demo": run_demo}
+    handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "explain": run_explain,
+                "demo": run_demo}
     try:
         handlers[args.command](args)
     except CgcnnError as exc:

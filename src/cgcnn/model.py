@@ -22,6 +22,8 @@ class ModelConfig:
     conv: str = "gated"  # "gated" (Eq. 5) or "shared" (Eq. 4)
     task: str = "regression"  # or "classification"
     n_outputs: int = 1  # number of targets, or of classes
+    pooling: str = "full"  # "full": mean of atom vectors, then the head; "linear": head per atom, then pool
+    site_reduction: str = "mean"  # linear pooling: "mean" for per-atom targets, "sum" for per-cell targets
     radius: float = 8.0
     max_neighbors: int = 12
     gaussian_min: float = 0.0
@@ -133,6 +135,8 @@ class CrystalGraphConvNet(nn.Module):
         super().__init__()
         if config.conv not in CONVOLUTIONS:
             raise ValueError(f"unknown convolution {config.conv!r}; choose from {sorted(CONVOLUTIONS)}")
+        if config.pooling not in ("full", "linear") or config.site_reduction not in ("mean", "sum"):
+            raise ValueError("pooling is 'full' or 'linear'; site_reduction is 'mean' or 'sum'")
         self.config = config
         self.register_buffer("element_features", element_features.float())
         self.register_buffer("target_mean", torch.zeros(config.n_outputs))
@@ -155,16 +159,34 @@ class CrystalGraphConvNet(nn.Module):
             atoms = conv(atoms, batch.edge_index, edges)
         return atoms
 
-    def forward(self, batch) -> torch.Tensor:
-        """Scaled regression outputs (B, n_targets) or class logits (B, n_classes)."""
-        atoms = self.atom_features(batch)
-        counts = torch.bincount(batch.crystal_index, minlength=batch.n_crystals).clamp(min=1)
-        crystals = _scatter_sum(atoms, batch.crystal_index, batch.n_crystals) / counts[:, None]
-        hidden = F.softplus(self.conv_to_fc(F.softplus(crystals)))
+    def head(self, vectors: torch.Tensor) -> torch.Tensor:
+        """The perceptron after pooling (full) or applied to every atom (linear)."""
+        hidden = F.softplus(self.conv_to_fc(F.softplus(vectors)))
         hidden = self.dropout(hidden)
         for fc in self.fcs:
             hidden = F.softplus(fc(hidden))
         return self.fc_out(hidden)
+
+    def forward(self, batch) -> torch.Tensor:
+        """Scaled regression outputs (B, n_targets) or class logits (B, n_classes)."""
+        atoms = self.atom_features(batch)
+        counts = torch.bincount(batch.crystal_index, minlength=batch.n_crystals).clamp(min=1)
+        if self.config.pooling == "linear":
+            summed = _scatter_sum(self.head(atoms), batch.crystal_index, batch.n_crystals)
+            return summed if self.config.site_reduction == "sum" else summed / counts[:, None]
+        crystals = _scatter_sum(atoms, batch.crystal_index, batch.n_crystals) / counts[:, None]
+        return self.head(crystals)
+
+    def site_contributions(self, batch) -> torch.Tensor:
+        """Linear pooling only: each atom's share of the prediction, in target units; the shares of a
+        crystal add up to its prediction exactly (the offset of the target scaling is shared equally)."""
+        if self.config.pooling != "linear" or self.config.task != "regression":
+            raise ValueError("exact site contributions need a regression model with linear pooling")
+        per_atom = self.head(self.atom_features(batch))
+        counts = torch.bincount(batch.crystal_index, minlength=batch.n_crystals).clamp(min=1)[batch.crystal_index]
+        if self.config.site_reduction == "sum":
+            return per_atom * self.target_std + self.target_mean / counts[:, None]
+        return (per_atom * self.target_std + self.target_mean) / counts[:, None]
 
     def unscale(self, outputs: torch.Tensor) -> torch.Tensor:
         """Regression outputs in target units; class probabilities for classification."""

@@ -1,0 +1,54 @@
+"""Site contributions add up to the prediction: exactly by construction with linear pooling, and by
+construction (with an approximate split) for the gradient attribution of full pooling."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from cgcnn.checkpoint import save_model
+from cgcnn.cli import main
+from cgcnn.elements import default_table, table_to_tensor
+from cgcnn.model import CrystalGraphConvNet, ModelConfig
+from test_cli import small_dataset
+
+
+def model_file(tmp_path, **config):
+    torch.manual_seed(1)
+    model = CrystalGraphConvNet(ModelConfig(n_conv=2, **config), table_to_tensor(default_table())).eval()
+    model.target_mean.fill_(-1.5)
+    model.target_std.fill_(0.7)
+    path = tmp_path / "model.pt"
+    save_model(model, path, ["energy"])
+    return path
+
+
+@pytest.mark.parametrize("config, method", [
+    (dict(pooling="linear", site_reduction="mean"), "exact"),
+    (dict(pooling="linear", site_reduction="sum"), "exact"),
+    (dict(pooling="full", conv="shared"), "approximate"),
+])
+def test_contributions_add_up_to_the_prediction(tiny100, tmp_path, capsys, config, method):
+    data = small_dataset(tiny100, tmp_path / "data", n=6)
+    model = model_file(tmp_path, **config)
+    assert main(["predict", "--model", str(model), "--out", str(tmp_path / "p.csv"), str(data)]) == 0
+    assert main(["explain", "--model", str(model), "--out", str(tmp_path / "s.csv"), str(data)]) == 0
+    predictions = {r["id"]: float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "p.csv"))}
+    sites = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert list(sites[0]) == ["id", "site", "element", "x", "y", "z", "contribution", "method"]
+    assert all(method in r["method"] for r in sites)
+    for crystal_id, value in predictions.items():
+        shares = [float(r["contribution"]) for r in sites if r["id"] == crystal_id]
+        assert sum(shares) == pytest.approx(value, abs=1e-4)
+    counts = {i: sum(r["id"] == i for r in sites) for i in predictions}
+    assert counts == {i: len(open(data / f"{i}.cif").read().split("_atom_site_occupancy")[1].strip().splitlines())
+                      for i in predictions}
+
+
+def test_linear_pooling_trains(tiny100, tmp_path, capsys):
+    data = small_dataset(tiny100, tmp_path / "data", n=40)
+    code = main(["--no-progress", "train", str(data), "--out", str(tmp_path / "run"), "--pooling", "linear",
+                 "--conv", "shared", "--epochs", "3", "--optim", "adam", "--lr", "3e-3", "--batch-size", "8"])
+    assert code == 0
+    assert np.isfinite(float(next(csv.DictReader(open(tmp_path / "run" / "test_predictions.csv")))["prediction"]))

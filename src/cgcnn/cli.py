@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="CSV to write: id,site,element,x,y,z,contribution,method")
     p.add_argument("--atom-init", help="element table for original checkpoints")
 
+    p = sub.add_parser("screen", help="rank candidate cubic ABX3 perovskites by predicted formation energy")
+    p.add_argument("--model", required=True, help="a model of formation energy per 5-atom cell (eV/cell)")
+    p.add_argument("--a", required=True, type=lambda s: s.split(","), help="A-site elements, comma-separated")
+    p.add_argument("--b", required=True, type=lambda s: s.split(","), help="B-site elements, comma-separated")
+    p.add_argument("--x", type=lambda s: s.split(","), help="X-site sets (default: O3,O2N,ON2,N3,O2F,ONF,O2S)")
+    p.add_argument("--out", required=True, help="ranked CSV")
+
     p = sub.add_parser("demo", help="train on the embedded formation-energy data and report")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's number of epochs")
@@ -166,6 +173,14 @@ def run_explain(args):
     print(f"wrote {report['sites']} site contributions of {report['crystals']} crystals to {args.out}")
 
 
+def run_screen(args):
+    from .perovskites import ANION_MIXTURES, screen
+
+    rows = screen(args.model, args.a, args.b, args.x or ANION_MIXTURES, args.out)
+    stable = sum(r[-1] for r in rows)
+    print(f"ranked {len(rows)} candidates ({stable} predicted below 0.2 eV/atom) in {args.out}")
+
+
 def run_demo(args):
     from .demo import run_demo as demo
 
@@ -177,7 +192,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "explain": run_explain,
-                "demo": run_demo}
+                "screen": run_screen, "demo": run_demo}
     try:
         handlers[args.command](args)
     except CgcnnError as exc:

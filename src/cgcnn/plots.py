@@ -30,3 +30,48 @@ def parity_plot(targets, predictions, path, label="target", title=None) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def periodic_table_heatmap(values: dict, path, title="", label="", cmap="coolwarm") -> None:
+    """Element → value on a periodic-table grid (lanthanides and actinides in rows below); blank where
+    there is no value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pymatgen.core import Element
+
+    fig, ax = plt.subplots(figsize=(11, 5.6), dpi=120)
+    finite = [v for v in values.values() if np.isfinite(v)]
+    limit = max(abs(min(finite)), abs(max(finite))) if finite else 1.0
+    norm = matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit) if finite and min(finite) < 0 < max(finite) \
+        else matplotlib.colors.Normalize(min(finite or [0]), max(finite or [1]))
+    colormap = matplotlib.colormaps[cmap]
+    for z in range(1, 104):
+        el = Element.from_Z(z)
+        row, col = _table_position(el)
+        value = values.get(el.symbol)
+        face = colormap(norm(value)) if value is not None and np.isfinite(value) else (0.95, 0.95, 0.95, 1)
+        ax.add_patch(matplotlib.patches.Rectangle((col, -row), 0.95, 0.95, facecolor=face, edgecolor="0.7", lw=0.5))
+        ax.text(col + 0.47, -row + 0.55, el.symbol, ha="center", va="center", fontsize=8)
+        if value is not None and np.isfinite(value):
+            ax.text(col + 0.47, -row + 0.2, f"{value:.2f}", ha="center", va="center", fontsize=5.5)
+    ax.set_xlim(0.9, 19)
+    ax.set_ylim(-9.6, 0)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap), ax=ax, shrink=0.6, label=label)
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def _table_position(el) -> tuple:
+    """(row from the top starting at 1, column 1–18); f-block rows placed at 8 and 9."""
+    if 57 <= el.Z <= 71:
+        return 8.5, el.Z - 57 + 3
+    if 89 <= el.Z <= 103:
+        return 9.5, el.Z - 89 + 3
+    return el.row, el.group

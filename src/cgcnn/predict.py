@@ -96,7 +96,7 @@ def _format(value):
 
 
 def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, device="cpu", workers=1,
-                  skip_bad=False, chunk=4096) -> dict:
+                  skip_bad=False, chunk=4096, progress=True) -> dict:
     """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data.
 
     Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays
@@ -106,7 +106,7 @@ def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, 
     config = predictor.model.config
     header = ["id", *prediction_columns(config.task, predictor.target_names, np.zeros((1, config.n_outputs)))]
     skipped, written = list(dataset.skipped), 0
-    graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, True, skip_bad)
+    graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
     with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)

@@ -1,0 +1,114 @@
+"""ABX3 cubic perovskites: A/B/X site roles, per-element site maps, candidate generation and a
+screening-rule enrichment measure (the paper's Fig. 3 and Table S5 workflow)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import numpy as np
+
+ANIONS = ("O", "N", "S", "F")
+ANION_MIXTURES = ("O3", "O2N", "ON2", "N3", "O2F", "ONF", "O2S")  # the X-site sets of Castelli's data
+STABLE_BELOW = 0.2  # eV/atom: Castelli's heat-of-formation criterion for a stable perovskite
+
+
+def site_roles(symbols, frac_coords, lattice) -> list:
+    """'X' for anion sites; of the two cations, 'B' is the one nearest an anion (octahedral), 'A' the other."""
+    frac = np.asarray(frac_coords, float)
+    anions = [k for k, s in enumerate(symbols) if s in ANIONS]
+    cations = [k for k in range(len(symbols)) if k not in anions]
+    if len(cations) != 2 or len(anions) != 3:
+        raise ValueError(f"not an ABX3 cell: {''.join(symbols)}")
+
+    def nearest_anion(k):
+        delta = frac[anions] - frac[k]
+        delta -= np.round(delta)  # minimum image (the cells are cubic)
+        return np.linalg.norm(delta @ np.asarray(lattice), axis=1).min()
+
+    b = min(cations, key=nearest_anion)
+    return ["X" if k in anions else "B" if k == b else "A" for k in range(len(symbols))]
+
+
+def site_maps(rows) -> dict:
+    """{'A': {element: (mean contribution, count)}, 'B': {...}} from explain rows with a 'role' key."""
+    values = {"A": defaultdict(list), "B": defaultdict(list)}
+    for row in rows:
+        if row["role"] in values:
+            values[row["role"]][row["element"]].append(float(row["contribution"]))
+    return {role: {el: (float(np.mean(v)), len(v)) for el, v in per.items()} for role, per in values.items()}
+
+
+def anion_sites(mixture: str) -> list:
+    """'O2N' → ['O', 'O', 'N']."""
+    from pymatgen.core import Composition
+
+    composition = Composition(mixture)
+    return sorted(sum(([el.symbol] * int(composition[el]) for el in composition), []))
+
+
+def cubic_cell(a_element: str, b_element: str, anions: list, lattice_constant: float | None = None):
+    """Pm-3m ABX3: A at the corner, B at the body centre, X on the face centres. Without a lattice
+    constant, a = 2 (r_B + r_X) with pymatgen's atomic radii (the B–X bond spans half the cell)."""
+    from pymatgen.core import Element, Lattice, Structure
+
+    if lattice_constant is None:
+        r_x = np.mean([Element(x).atomic_radius for x in anions])
+        lattice_constant = 2 * (float(Element(b_element).atomic_radius) + float(r_x))
+    coords = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    return Structure(Lattice.cubic(lattice_constant), [a_element, b_element, *anions], coords)
+
+
+def candidates(a_elements, b_elements, mixtures=ANION_MIXTURES, exclude=()):
+    """(id, formula, A, B, X, Structure) for every combination not in `exclude` (reduced formulas)."""
+    from pymatgen.core import Composition
+
+    excluded = {Composition(f).reduced_formula for f in exclude}
+    for a, b, x in itertools.product(a_elements, b_elements, mixtures):
+        if a == b:
+            continue
+        formula = Composition(f"{a}{b}{x}").reduced_formula
+        if formula in excluded:
+            continue
+        yield f"{a}{b}{x}", formula, a, b, x, cubic_cell(a, b, anion_sites(x))
+
+
+def enrichment(a_sites, b_sites, stable, rule) -> dict:
+    """How much more often a rule picks stable perovskites than picking at random.
+
+    a_sites, b_sites: element of each labelled crystal on A and B; stable: booleans; rule(a, b) → bool."""
+    stable = np.asarray(stable, bool)
+    chosen = np.array([rule(a, b) for a, b in zip(a_sites, b_sites)])
+    base = stable.mean()
+    hit = stable[chosen].mean() if chosen.any() else float("nan")
+    return {"chosen": int(chosen.sum()), "stable_among_chosen": float(hit), "stable_overall": float(base),
+            "enrichment": float(hit / base) if base > 0 else float("nan")}
+
+
+def group_rule(a_groups=(13, 14, 15), b_groups=(4, 5, 6)):
+    """The paper's design rule: A from groups 13–15, B from groups 4–6."""
+    from pymatgen.core import Element
+
+    return lambda a, b: Element(a).group in a_groups and Element(b).group in b_groups
+
+
+def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path=None, exclude=()) -> list:
+    """Predict every candidate ABX3 and rank them, most stable (lowest formation energy) first.
+
+    The model's target is taken per cell (5 atoms), as Castelli's heat_all; `stable` marks candidates
+    predicted below STABLE_BELOW eV/atom. Written to `out_path` (CSV) when given."""
+    from .atomic import write_csv
+    from .predict import load_model
+
+    predictor = load_model(model_path)
+    found = list(candidates(a_elements, b_elements, mixtures, exclude))
+    if not found:
+        return []
+    values = predictor.predict([c[-1] for c in found])[:, 0]
+    ranked = sorted(zip(found, values), key=lambda pair: pair[1])
+    rows = [[rank + 1, cid, formula, a, b, x, f"{s.lattice.a:.3f}", f"{v:.4f}", f"{v / 5:.4f}", int(v / 5 < STABLE_BELOW)]
+            for rank, ((cid, formula, a, b, x, s), v) in enumerate(ranked)]
+    if out_path is not None:
+        write_csv(out_path, ["rank", "id", "formula", "A", "B", "X", "lattice_a", "prediction",
+                             "prediction_per_atom", "stable"], rows)
+    return rows

@@ -30,7 +30,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from cgcnn.explain import explain_files  # noqa: E402
 from cgcnn.model import ModelConfig  # noqa: E402
-from cgcnn.perovskites import enrichment, group_rule, screen, site_maps, site_roles  # noqa: E402
+from cgcnn.perovskites import (  # noqa: E402
+    ANIONS, enrichment, group_rule, lattice_constants_from, screen, site_maps, site_roles,
+)
 from cgcnn.plots import periodic_table_heatmap  # noqa: E402
 from cgcnn.predict import predict_files  # noqa: E402
 from cgcnn.train import TrainConfig, train  # noqa: E402
@@ -126,13 +128,26 @@ def main():
     report["enrichment: site-map rule (lowest third of A and B contributions)"] = dict(
         enrichment(a_sites, b_sites, stable, lambda a, b: a in best_a and b in best_b),
         A=sorted(best_a), B=sorted(best_b))
-    seen = [r["formula"] for split in ("val", "test") for r in csv.DictReader(open(data[split]))]
+    labelled = [r for split in ("val", "test") for r in csv.DictReader(open(data[split]))]
+    known = [(a_of[r["id"]], b_of[r["id"]], _anion_set(r["formula"]), _cell_length(r["cif"]))
+             for r in labelled if r["id"] in a_of and r["id"] in b_of]
     ranked = screen(linear, sorted(maps["A"]), sorted(maps["B"]), out_path=results / "perovskite-screen.csv",
-                    exclude=seen)
+                    exclude=[r["formula"] for r in labelled], lattice_constant=lattice_constants_from(known))
     report["screening"] = {"candidates": len(ranked), "predicted_stable": int(sum(r[-1] for r in ranked)),
                            "top_10": [r[2] for r in ranked[:10]]}
     (results / "perovskites.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
+
+
+def _cell_length(cif: str) -> float:
+    return float(next(ln.split()[1] for ln in cif.splitlines() if ln.startswith("_cell_length_a")))
+
+
+def _anion_set(formula: str) -> str:
+    from pymatgen.core import Composition
+
+    c = Composition(formula)
+    return "".join(f"{el}{int(c[el]) if c[el] > 1 else ''}" for el in ANIONS if c[el] > 0)
 
 
 def _lowest_third(site_map) -> set:

@@ -59,8 +59,9 @@ def cubic_cell(a_element: str, b_element: str, anions: list, lattice_constant: f
     return Structure(Lattice.cubic(lattice_constant), [a_element, b_element, *anions], coords)
 
 
-def candidates(a_elements, b_elements, mixtures=ANION_MIXTURES, exclude=()):
-    """(id, formula, A, B, X, Structure) for every combination not in `exclude` (reduced formulas)."""
+def candidates(a_elements, b_elements, mixtures=ANION_MIXTURES, exclude=(), lattice_constant=None):
+    """(id, formula, A, B, X, Structure) for every combination not in `exclude` (reduced formulas);
+    `lattice_constant(a, b, x)` gives the cell size (None: estimate from atomic radii)."""
     from pymatgen.core import Composition
 
     excluded = {Composition(f).reduced_formula for f in exclude}
@@ -70,7 +71,8 @@ def candidates(a_elements, b_elements, mixtures=ANION_MIXTURES, exclude=()):
         formula = Composition(f"{a}{b}{x}").reduced_formula
         if formula in excluded:
             continue
-        yield f"{a}{b}{x}", formula, a, b, x, cubic_cell(a, b, anion_sites(x))
+        size = lattice_constant(a, b, x) if lattice_constant else None
+        yield f"{a}{b}{x}", formula, a, b, x, cubic_cell(a, b, anion_sites(x), size)
 
 
 def enrichment(a_sites, b_sites, stable, rule) -> dict:
@@ -92,7 +94,8 @@ def group_rule(a_groups=(13, 14, 15), b_groups=(4, 5, 6)):
     return lambda a, b: Element(a).group in a_groups and Element(b).group in b_groups
 
 
-def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path=None, exclude=()) -> list:
+def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path=None, exclude=(),
+           lattice_constant=None) -> list:
     """Predict every candidate ABX3 and rank them, most stable (lowest formation energy) first.
 
     The model's target is taken per cell (5 atoms), as Castelli's heat_all; `stable` marks candidates
@@ -101,7 +104,7 @@ def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path
     from .predict import load_model
 
     predictor = load_model(model_path)
-    found = list(candidates(a_elements, b_elements, mixtures, exclude))
+    found = list(candidates(a_elements, b_elements, mixtures, exclude, lattice_constant))
     if not found:
         return []
     values = predictor.predict([c[-1] for c in found])[:, 0]
@@ -112,3 +115,18 @@ def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path
         write_csv(out_path, ["rank", "id", "formula", "A", "B", "X", "lattice_a", "prediction",
                              "prediction_per_atom", "stable"], rows)
     return rows
+
+
+def lattice_constants_from(known) -> callable:
+    """A lattice-constant guess from known cells [(A, B, X, a)]: the median over cells with the same B and
+    X set, else the same B, else the atomic-radius estimate."""
+    by_bx, by_b = defaultdict(list), defaultdict(list)
+    for _, b, x, a in known:
+        by_bx[b, x].append(a)
+        by_b[b].append(a)
+
+    def guess(a_element, b_element, x):
+        seen = by_bx.get((b_element, x)) or by_b.get(b_element)
+        return float(np.median(seen)) if seen else None
+
+    return guess

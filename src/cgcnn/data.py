@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .elements import missing_elements
-from .errors import InputError
+from .elements import unknown_elements_error
 from .graph import CrystalGraph
 
 log = logging.getLogger(__name__)
@@ -38,9 +37,9 @@ class Batch:
 def check_elements(numbers_per_crystal, sources, element_features) -> None:
     """Name the first crystal holding an element the feature table lacks."""
     for numbers, source in zip(numbers_per_crystal, sources):
-        missing = missing_elements(np.asarray(numbers), element_features)
-        if missing:
-            raise InputError(source, f"element(s) with Z={missing} are not in the element feature table")
+        error = unknown_elements_error(np.asarray(numbers), element_features, source)
+        if error:
+            raise error
 
 
 class GraphDataset(torch.utils.data.Dataset):

@@ -108,6 +108,14 @@ def missing_elements(atomic_numbers, features: torch.Tensor) -> list:
     return sorted({int(z) for z in np.unique(atomic_numbers) if z >= len(known) or not known[z]})
 
 
+def unknown_elements_error(atomic_numbers, features: torch.Tensor, source) -> InputError | None:
+    """The error for a crystal with elements the table lacks, or None."""
+    missing = missing_elements(atomic_numbers, features)
+    if missing:
+        return InputError(source, f"element(s) with Z={missing} are not in the element feature table")
+    return None
+
+
 def _write_default(path: Path) -> None:
     from .atomic import write_text
 

@@ -13,8 +13,7 @@ import torch
 from .atomic import atomic_path, write_csv
 from .checkpoint import model_from_file
 from .data import GraphDataset, check_elements, loader
-from .elements import missing_elements
-from .errors import InputError
+from .elements import unknown_elements_error
 from .featurize import build_graphs, iter_graphs
 from .graph import GraphParams
 from .structures import collect_structures, to_structure
@@ -141,11 +140,11 @@ def _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
     ids, batch, atoms = [], [], 0
     for k, graph in graphs:
         if not isinstance(graph, Exception):
-            missing = missing_elements(graph.atomic_numbers.numpy(), predictor.model.element_features)
-            if missing:
-                graph = InputError(dataset.sources[k], f"element(s) with Z={missing} are not in the element table")
-                if not skip_bad:
-                    raise graph
+            error = unknown_elements_error(graph.atomic_numbers.numpy(), predictor.model.element_features,
+                                           dataset.sources[k])
+            if error and not skip_bad:
+                raise error
+            graph = error or graph
         if isinstance(graph, Exception):
             skipped.append((dataset.ids[k], graph.source, graph.reason))
             continue

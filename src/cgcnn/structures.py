@@ -36,9 +36,8 @@ def _short(exc: Exception) -> str:
 
 
 def validate_structure(structure, source):
-    """Reject what a crystal graph cannot represent, with a message naming `source`."""
-    if len(structure) == 0:
-        raise InputError(source, "the structure contains no atoms")
+    """Reject what only a Structure can tell (disorder, unknown species), with a message naming `source`;
+    the geometry (atoms, finite numbers, volume, overlaps) is checked by graph.check_cell for every path."""
     if not structure.is_ordered:
         site = next(s for s in structure if not s.is_ordered)
         raise InputError(
@@ -46,11 +45,6 @@ def validate_structure(structure, source):
             f"partially occupied site {site.species.formula!r}: CGCNN needs an ordered structure "
             "(order it first, e.g. with pymatgen's OrderDisorderedStructureTransformation)",
         )
-    lattice = structure.lattice.matrix
-    if not (np.isfinite(lattice).all() and np.isfinite(structure.cart_coords).all()):
-        raise InputError(source, "the cell or the atomic coordinates contain NaN or infinity")
-    if not abs(structure.volume) > 1e-3:
-        raise InputError(source, f"the cell volume is {structure.volume:.3g} Å³; a periodic cell is needed")
     from pymatgen.core.periodic_table import DummySpecies
 
     for site in structure:

@@ -19,7 +19,7 @@ from . import distributed
 from .atomic import save_torch, write_csv, write_text
 from .checkpoint import model_from_file, safe_load, save_model
 from .data import GraphDataset, loader
-from .elements import missing_elements
+from .elements import missing_elements, unknown_elements_error
 from .store import open_or_build
 from .errors import CgcnnError, InputError
 from .graph import GraphParams
@@ -258,10 +258,10 @@ def _missing_elements(store, sources, element_features, skip_bad) -> dict:
     atoms = np.flatnonzero(np.isin(numbers, missing))
     found = {}
     for k in np.unique(np.searchsorted(offsets, atoms, side="right") - 1).tolist():
-        absent = missing_elements(numbers[offsets[k] : offsets[k + 1]], element_features)
-        found[k] = (sources[k], f"element(s) with Z={absent} are not in the element feature table")
+        error = unknown_elements_error(numbers[offsets[k] : offsets[k + 1]], element_features, sources[k])
         if not skip_bad:
-            raise InputError(*found[k])
+            raise error
+        found[k] = (error.source, error.reason)
     return found
 
 

@@ -77,3 +77,17 @@ def test_batches_respect_the_atom_cap():
         assert len(batch) <= 3
         assert n_atoms[batch].sum() <= 64 or len(batch) == 1  # a crystal over the cap goes alone
     assert len(CappedBatches(n_atoms, 3, 64)) == len(batches)
+
+
+def test_abandoned_build_folders_are_removed(dataset, tmp_path):
+    import os
+
+    cache = tmp_path / "cache"
+    old, fresh = cache / ".build-old", cache / ".build-fresh"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "atomic_numbers").write_bytes(b"\0" * 10)
+    for p in (old / "atomic_numbers", old):
+        os.utime(p, (0, 0))  # written long ago: its featurisation was killed
+    open_or_build(dataset, GraphParams(), cache, workers=1, progress=False)
+    assert not old.exists() and fresh.exists()

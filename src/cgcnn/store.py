@@ -204,6 +204,21 @@ def _file_blocks(path):
             yield block
 
 
+def remove_abandoned_builds(folder: Path, idle_seconds: float = 3600) -> None:
+    """Temporary build folders of killed featurisations: nothing in them written for an hour (a build in
+    progress writes every few milliseconds)."""
+    import shutil
+    import time
+
+    for build in Path(folder).glob(".build-*"):
+        try:
+            stamps = [p.stat().st_mtime for p in build.iterdir()] + [build.stat().st_mtime]
+        except OSError:  # finished and removed meanwhile
+            continue
+        if time.time() - max(stamps) > idle_seconds:
+            shutil.rmtree(build, ignore_errors=True)
+
+
 def open_or_build(dataset, params: GraphParams, cache=None, workers=1, progress=True, skip_bad=False) -> GraphStore:
     """The store for `dataset`: reused when intact, (re)built when missing, truncated or altered.
 
@@ -214,6 +229,7 @@ def open_or_build(dataset, params: GraphParams, cache=None, workers=1, progress=
 
     key = dataset_key(dataset.items, dataset.ids, params)
     path = cache_dir(cache) / f"graphs-{key}.cgs"
+    remove_abandoned_builds(path.parent)
     if path.exists():
         try:
             store = GraphStore(path)

@@ -396,11 +396,11 @@ def _restore(run_dir, model, optimizer, scheduler, shuffle, split_ids) -> dict:
 
 def finish(run: Run, device, loss_fn) -> dict:
     """Evaluate the best model on the test split; write metrics JSON and test predictions CSV."""
-    best, _, _ = model_from_file(run.run_dir / BEST)
+    best, _, metadata = model_from_file(run.run_dir / BEST)
     best = best.to(device)
     task = best.config.task
     train_targets = run.datasets["train"].targets[run.datasets["train"].indices].numpy()
-    result = {"task": task, "best_epoch": _best_epoch(run.run_dir), "n_train": len(run.datasets["train"]),
+    result = {"task": task, "best_epoch": int(metadata["epoch"]), "n_train": len(run.datasets["train"]),
               "n_val": len(run.datasets["val"]), "n_test": len(run.datasets["test"])}
     test = run.datasets["test"]
     if len(test):
@@ -411,10 +411,6 @@ def finish(run: Run, device, loss_fn) -> dict:
         write_predictions(run.run_dir / TEST_PREDICTIONS, ids, *_test_columns(task, run.target_names, targets, outputs))
     write_text(run.run_dir / METRICS, json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _best_epoch(run_dir) -> int:
-    return int(safe_load(Path(run_dir) / BEST)["metadata"]["epoch"])
 
 
 def _baseline(task, train_targets, targets, names) -> dict:

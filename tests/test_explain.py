@@ -52,3 +52,20 @@ def test_linear_pooling_trains(tiny100, tmp_path, capsys):
                  "--conv", "shared", "--epochs", "3", "--optim", "adam", "--lr", "3e-3", "--batch-size", "8"])
     assert code == 0
     assert np.isfinite(float(next(csv.DictReader(open(tmp_path / "run" / "test_predictions.csv")))["prediction"]))
+
+
+def test_element_missing_from_the_table_is_a_clear_error(tiny100, tmp_path, capsys):
+    import json
+
+    data = small_dataset(tiny100, tmp_path / "data", n=12)
+    table = {str(z): row for z, row in default_table().items() if z != 8}  # no oxygen
+    (tmp_path / "table.json").write_text(json.dumps(table))
+    torch.manual_seed(1)
+    model = CrystalGraphConvNet(ModelConfig(n_conv=1, pooling="linear"),
+                                table_to_tensor({int(k): v for k, v in table.items()})).eval()
+    save_model(model, tmp_path / "m.pt", ["energy"])
+    oxide = next(p for p in sorted(data.glob("*.cif")) if "\n  O  O" in p.read_text())
+    code = main(["explain", "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "s.csv"), str(oxide)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Z=[8]" in err and oxide.name in err
+    assert not (tmp_path / "s.csv").exists()

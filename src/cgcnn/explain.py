@@ -14,6 +14,7 @@ import torch
 from .atomic import write_csv
 from .crystal import load_crystal
 from .data import collate
+from .elements import unknown_elements_error
 from .errors import InputError
 from .graph import build_graph
 from .predict import load_model
@@ -64,6 +65,9 @@ def explain_files(model_path, inputs, out_path, atom_init=None) -> dict:
     for crystal_id, item, source in zip(dataset.ids, dataset.items, dataset.sources):
         crystal = load_crystal(item, source)
         graph = build_graph(crystal, predictor.params, source)
+        error = unknown_elements_error(graph.atomic_numbers.numpy(), model.element_features, source)
+        if error:  # the table has no row for it: the contributions would be NaN
+            raise error
         shares, method = contributions(model, [graph])
         frac = np.linalg.solve(np.asarray(crystal.lattice).T, np.asarray(crystal.cart_coords).T).T
         for site, (z, xyz, share) in enumerate(zip(crystal.atomic_numbers, frac, shares.detach().numpy())):

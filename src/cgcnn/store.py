@@ -166,15 +166,17 @@ def _assemble(path, tmp: Path, atom_offsets, edge_offsets, key, params, failures
         offset += int(np.prod(shape)) * np.dtype(dtype).itemsize
     header = {"version": VERSION, "key": key, "params": params.__dict__, "arrays": specs, "data_length": offset,
               "failures": failures}
+    # the header comes first but holds the data's checksum: reserve it with a placeholder of the same
+    # length, write the data once while hashing it, then fill the header in
+    header["checksum"] = "0" * 40
+    header["data_start"] = start = _aligned(16 + len(json.dumps(header)) + 64)
     with atomic_path(path) as out:
         with open(out, "wb") as handle:
-            # two passes over the data: the checksum goes in the header, which comes first
-            header["checksum"] = _stream(parts, None)
-            blob = json.dumps(header).encode()
-            header["data_start"] = start = _aligned(16 + len(blob) + 64)
+            handle.seek(start)
+            header["checksum"] = _stream(parts, handle)
             blob = json.dumps(header).encode().ljust(start - 16)
+            handle.seek(0)
             handle.write(MAGIC + len(blob).to_bytes(8, "little") + blob)
-            _stream(parts, handle)
 
 
 def _aligned(n, to=64):
@@ -182,7 +184,7 @@ def _aligned(n, to=64):
 
 
 def _stream(parts, handle) -> str:
-    """Write the data region to `handle` (if any) and return its checksum."""
+    """Write the data region to `handle` and return its checksum."""
     digest = hashlib.blake2b(digest_size=20)
     for _, _, _, source in parts:
         sources = source if isinstance(source, list) else [source]
@@ -193,8 +195,7 @@ def _stream(parts, handle) -> str:
                 blocks = _file_blocks(src)
             for block in blocks:
                 digest.update(block)
-                if handle is not None:
-                    handle.write(block)
+                handle.write(block)
     return digest.hexdigest()
 
 

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-
-
 CELL_TAGS = [f"_cell_length_{x}" for x in "abc"] + [f"_cell_angle_{x}" for x in ("alpha", "beta", "gamma")]
 
 
@@ -71,10 +69,7 @@ class _SiteKey:
     """pymatgen's Site.__lt__: electronegativity first, then the species symbol."""
 
     def __init__(self, z):
-        from pymatgen.core import Element
-
-        element = Element.from_Z(int(z))
-        self.x, self.symbol = _electronegativity(int(z)), element.symbol
+        self.x, self.symbol = _electronegativity(int(z)), _symbol(int(z))
 
     def __lt__(self, other):
         if self.x < other.x:

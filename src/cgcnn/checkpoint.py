@@ -20,6 +20,7 @@ from .model import CrystalGraphConvNet, ModelConfig
 
 log = logging.getLogger(__name__)
 FORMAT = "cgcnn-model"
+ENSEMBLE_FORMAT = "cgcnn-ensemble"  # several models of one recipe, trained from different seeds
 # numpy scalars are pickled by reference to this function; it only rebuilds a number from bytes.
 SAFE_GLOBALS = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, np.dtypes.Float64DType]
 ORIGINAL_ELEMENT_TABLE = "original_atom_init.json"
@@ -66,9 +67,36 @@ def save_model(model: CrystalGraphConvNet, path, target_names, metadata=None) ->
     )
 
 
+def save_ensemble(member_paths, path, metadata=None) -> None:
+    """One file holding the members' model files (each as saved by `save_model`)."""
+    members = [safe_load(p) for p in member_paths]
+    if any(m.get("format") != FORMAT for m in members) or len({str(m["config"]) for m in members}) != 1:
+        raise InputError(path, "ensemble members must be cgcnn model files with the same settings")
+    save_torch({"format": ENSEMBLE_FORMAT, "version": 1, "members": members,
+                "target_names": members[0]["target_names"], "metadata": metadata or {}}, path)
+
+
+def models_from_file(path, atom_init=None):
+    """([models in eval mode], target names, metadata): one model, or every member of an ensemble."""
+    obj = safe_load(path)
+    if obj.get("format") == ENSEMBLE_FORMAT:
+        members = obj.get("members")
+        if not isinstance(members, list) or not members:
+            raise InputError(path, "the ensemble file holds no models")
+        return [_ours(m, path)[0] for m in members], obj.get("target_names", []), obj.get("metadata", {})
+    model, names, metadata = _single(obj, path, atom_init)
+    return [model], names, metadata
+
+
 def model_from_file(path, atom_init=None):
     """(model in eval mode, target names, metadata) from our format or an original checkpoint."""
     obj = safe_load(path)
+    if obj.get("format") == ENSEMBLE_FORMAT:
+        raise InputError(path, "this file is an ensemble; load it with models_from_file or cgcnn.load_model")
+    return _single(obj, path, atom_init)
+
+
+def _single(obj, path, atom_init):
     if obj.get("format") == FORMAT:
         return _ours(obj, path)
     if {"state_dict", "args", "normalizer"} <= set(obj):
@@ -81,7 +109,7 @@ def _ours(obj, path):
         config = ModelConfig(**obj["config"])
         model = CrystalGraphConvNet(config, obj["state_dict"]["element_features"])
         model.load_state_dict(obj["state_dict"])
-    except (TypeError, KeyError, RuntimeError, ValueError) as exc:
+    except (TypeError, KeyError, RuntimeError, ValueError, AttributeError) as exc:
         raise InputError(path, f"the model file is damaged or from an incompatible version ({exc})") from None
     return model.eval(), obj.get("target_names", []), obj.get("metadata", {})
 
@@ -124,4 +152,4 @@ def _original(obj, path, atom_init):
     return model.eval(), ["prediction"], {"source": "original CGCNN checkpoint", "args": dict(args)}
 
 
-__all__ = ["model_from_file", "save_model", "safe_load", "default_table"]
+__all__ = ["model_from_file", "models_from_file", "save_ensemble", "save_model", "safe_load", "default_table"]

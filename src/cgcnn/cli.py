@@ -50,7 +50,11 @@ def _add_training_options(p):
     g.add_argument("--patience", type=int, help="early stopping: epochs without a better validation score")
     g.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "VAL", "TEST"),
                    help="ratios (≤ 1) or sizes of the train/val/test splits")
+    g.add_argument("--split-file", help="JSON of train/val/test ids (a run's split.json); overrides --split")
+    g.add_argument("--warmup-epochs", type=int, default=0, help="linear learning-rate warm-up epochs")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="train K models from seeds seed..seed+K-1 on one split; predictions give mean and std")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
     g.add_argument("--loader-workers", type=int, default=0, help="data-loader processes during training")
     g.add_argument("--max-batch-atoms", type=int, help="cap on atoms per batch (a larger crystal goes alone)")
@@ -91,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict with a trained model or an original CGCNN checkpoint")
     p.add_argument("inputs", nargs="+", help="structure files, folders of them, dataset folders or tables")
-    p.add_argument("--model", required=True, help="model file (best.pt) or original .pth.tar")
+    p.add_argument("--model", required=True,
+                   help="shipped model name (see `cgcnn models`), model or ensemble file, or original .pth.tar")
     p.add_argument("--out", required=True, help="CSV to write: id,prediction[,...]")
     p.add_argument("--atom-init", help="element table for original checkpoints (default: the data's, else the original's)")
     p.add_argument("--batch-size", type=int, default=256)
@@ -99,9 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes that read crystals and build graphs")
     p.add_argument("--skip-bad", action="store_true", help="leave out unusable crystals (listed in OUT.skipped.csv)")
 
+    sub.add_parser("models", help="list the trained models shipped with cgcnn (for --model NAME)")
+
     p = sub.add_parser("explain", help="per-site contributions to each prediction (CSV, one row per site)")
     p.add_argument("inputs", nargs="+", help="structure files, folders of them, dataset folders or tables")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="shipped model name, model or ensemble file")
     p.add_argument("--out", required=True, help="CSV to write: id,site,element,x,y,z,contribution,method")
     p.add_argument("--atom-init", help="element table for original checkpoints")
 
@@ -131,6 +138,7 @@ def _configs(args):
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optim, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
         lr_milestones=args.lr_milestones, loss=args.loss, patience=args.patience, split=args.split,
+        split_file=args.split_file, warmup_epochs=args.warmup_epochs, ensemble=args.ensemble,
         seed=args.seed, device=args.device, workers=args.workers, loader_workers=args.loader_workers,
         max_batch_atoms=args.max_batch_atoms, cache_dir=args.cache_dir, compile=args.compile,
         skip_bad=args.skip_bad,
@@ -166,6 +174,14 @@ def run_predict(args):
     print(f"wrote {report['predicted']} predictions to {args.out}{skipped}")
 
 
+def run_models(args):
+    from .models import shipped_models
+
+    for name, info in shipped_models().items():
+        test = ", ".join(f"{k} {v}" for k, v in info["test"].items())
+        print(f"{name:18} {info['target']} [{info['unit']}] — test {test} ({info['training_data']})")
+
+
 def run_explain(args):
     from .explain import explain_files
 
@@ -191,7 +207,7 @@ def run_demo(args):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "explain": run_explain,
+    handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "models": run_models, "explain": run_explain,
                 "screen": run_screen, "demo": run_demo}
     try:
         handlers[args.command](args)

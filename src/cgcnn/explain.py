@@ -52,7 +52,8 @@ def contributions(model, graphs) -> tuple:
 
 
 def explain_files(model_path, inputs, out_path, atom_init=None) -> dict:
-    """One CSV row per site: id, site, element, fractional x y z, contribution(s), method."""
+    """One CSV row per site: id, site, element, fractional x y z, contribution(s), method (an ensemble's
+    contributions are its members' mean)."""
     from pymatgen.core import Element
 
     dataset = collect_structures(inputs)
@@ -68,7 +69,9 @@ def explain_files(model_path, inputs, out_path, atom_init=None) -> dict:
         error = unknown_elements_error(graph.atomic_numbers.numpy(), model.element_features, source)
         if error:  # the table has no row for it: the contributions would be NaN
             raise error
-        shares, method = contributions(model, [graph])
+        # an ensemble's prediction is its members' mean, so its contributions are their mean too
+        found = [contributions(member, [graph]) for member in predictor.models]
+        shares, method = torch.stack([f[0].detach() for f in found]).mean(0), found[0][1]
         frac = np.linalg.solve(np.asarray(crystal.lattice).T, np.asarray(crystal.cart_coords).T).T
         for site, (z, xyz, share) in enumerate(zip(crystal.atomic_numbers, frac, shares.detach().numpy())):
             rows.append([crystal_id, site, Element.from_Z(int(z)).symbol, *(f"{v:.6f}" for v in xyz),

@@ -7,39 +7,85 @@ import numpy as np
 from .atomic import atomic_path
 
 
-def parity_plot(targets, predictions, path, label="target", title=None) -> None:
-    """Predicted vs true values with the y = x line; the MAE in the corner."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path, title=None) -> None:
+    if title:
+        fig.axes[0].set_title(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    _pyplot().close(fig)
+
+
+def parity_plot(targets, predictions, path, label="target", title=None, hexbin=None) -> None:
+    """Predicted vs true values with the y = x line; the MAE in the corner. Points, or (for many, or
+    hexbin=True) hexagonal bins coloured by log count, as the paper's Fig. 2c."""
+    plt = _pyplot()
     targets, predictions = np.asarray(targets, float), np.asarray(predictions, float)
     low, high = min(targets.min(), predictions.min()), max(targets.max(), predictions.max())
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(4.8 if hexbin else 4.5, 4.5), dpi=120)
     ax.plot([low, high], [low, high], color="0.6", lw=1, zorder=0)
-    ax.scatter(targets, predictions, s=8, alpha=0.6, edgecolor="none")
+    if hexbin if hexbin is not None else len(targets) > 2000:
+        cells = ax.hexbin(targets, predictions, gridsize=60, bins="log", cmap="viridis", mincnt=1,
+                          extent=(low, high, low, high))
+        fig.colorbar(cells, ax=ax, label="crystals", shrink=0.8)
+    else:
+        ax.scatter(targets, predictions, s=8, alpha=0.6, edgecolor="none")
     ax.set_xlabel(f"DFT {label}")
     ax.set_ylabel(f"CGCNN {label}")
     ax.text(0.04, 0.95, f"MAE {np.mean(np.abs(predictions - targets)):.3f}\nn = {len(targets)}",
             transform=ax.transAxes, va="top")
-    if title:
-        ax.set_title(title)
     ax.set_aspect("equal")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path, title)
+
+
+def roc_plot(labels, scores, path, title=None) -> None:
+    """Receiver operating characteristic of a binary classifier, with its area (the paper's Fig. 2d)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _pyplot()
+    false_pos, true_pos, _ = roc_curve(labels, scores)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--")
+    ax.plot(false_pos, true_pos, lw=1.5, label=f"AUC {roc_auc_score(labels, scores):.3f}")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(loc="lower right")
+    ax.set_aspect("equal")
+    _save(fig, path, title)
+
+
+def learning_curve_plot(curves: dict, path, label="test MAE", title=None) -> None:
+    """{name: [(training size, error), ...]} on log-log axes (the paper's Fig. 2b)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    for name, points in curves.items():
+        sizes, errors = zip(*sorted(points))
+        ax.plot(sizes, errors, marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training crystals")
+    ax.set_ylabel(label)
+    ax.grid(True, which="both", color="0.9")
+    ax.legend()
+    _save(fig, path, title)
 
 
 def periodic_table_heatmap(values: dict, path, title="", label="", cmap="coolwarm") -> None:
     """Element → value on a periodic-table grid (lanthanides and actinides in rows below); blank where
     there is no value."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from pymatgen.core import Element
+
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(11, 5.6), dpi=120)
     finite = [v for v in values.values() if np.isfinite(v)]
@@ -61,11 +107,7 @@ def periodic_table_heatmap(values: dict, path, title="", label="", cmap="coolwar
     ax.set_aspect("equal")
     ax.axis("off")
     fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap), ax=ax, shrink=0.6, label=label)
-    ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path, title)
 
 
 def _table_position(el) -> tuple:

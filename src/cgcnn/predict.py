@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path, write_csv
-from .checkpoint import model_from_file
+from .checkpoint import models_from_file
 from .data import GraphDataset, check_elements, loader
 from .elements import unknown_elements_error
 from .featurize import build_graphs, iter_graphs
@@ -25,58 +25,93 @@ MAX_BATCH_ATOMS = 8192
 
 
 class Predictor:
-    """A trained CGCNN with what it needs to turn structures into numbers."""
+    """A trained CGCNN (or an ensemble of them) with what it needs to turn structures into numbers.
+
+    An ensemble predicts the mean of its members; `predict_spread` also gives their standard deviation."""
 
     def __init__(self, model, target_names, metadata=None, device="cpu"):
-        self.model = model.to(device).eval()
+        self.models = [m.to(device).eval() for m in (model if isinstance(model, (list, tuple)) else [model])]
+        self.model = self.models[0]  # settings, element table and graph parameters are shared by all members
         self.target_names = list(target_names)
         self.metadata = metadata or {}
         self.device = device
-        config = model.config
+        config = self.model.config
         self.params = GraphParams(radius=config.radius, max_neighbors=config.max_neighbors)
 
     @property
     def is_classifier(self) -> bool:
         return self.model.config.task == "classification"
 
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.models) > 1
+
     def predict(self, structures, batch_size=256) -> np.ndarray:
         """pymatgen Structures or ASE Atoms → (n, n_targets) values, or (n, n_classes) probabilities."""
+        return self.predict_spread(structures, batch_size)[0]
+
+    def predict_spread(self, structures, batch_size=256) -> tuple:
+        """(mean, standard deviation over the ensemble's members; zeros for a single model)."""
         if not isinstance(structures, (list, tuple)):
             structures = [structures]
         sources = [f"structure {k}" for k in range(len(structures))]
         structures = [to_structure(s, src) for s, src in zip(structures, sources)]
-        return self.predict_items(structures, sources, batch_size)
+        graphs = self.graphs_for(structures, sources)
+        return self.predict_graphs_spread(graphs, batch_size)
 
     def predict_items(self, items, sources, batch_size=256, workers=1, progress=False) -> np.ndarray:
         """Predict dataset items (paths, embedded text, Structures), reading them on `workers` processes."""
+        return self.predict_graphs(self.graphs_for(items, sources, workers, progress), batch_size)
+
+    def graphs_for(self, items, sources, workers=1, progress=False) -> list:
         graphs = build_graphs(items, sources, self.params, workers, progress)
         check_elements((g.atomic_numbers for g in graphs), sources, self.model.element_features)
-        return self.predict_graphs(graphs, batch_size)
+        return graphs
+
+    def predict_graphs(self, graphs, batch_size=256, max_atoms=MAX_BATCH_ATOMS) -> np.ndarray:
+        return self.predict_graphs_spread(graphs, batch_size, max_atoms)[0]
 
     @torch.no_grad()
-    def predict_graphs(self, graphs, batch_size=256, max_atoms=MAX_BATCH_ATOMS) -> np.ndarray:
-        """Predictions in input order; batches are capped in atoms too, so a run of large cells cannot
-        raise the memory peak."""
+    def predict_graphs_spread(self, graphs, batch_size=256, max_atoms=MAX_BATCH_ATOMS) -> tuple:
+        """(mean, std) over members in input order; batches are capped in atoms too, so a run of large
+        cells cannot raise the memory peak."""
         n_atoms = [g.n_atoms for g in graphs]
-        outputs = [
-            self.model.unscale(self.model(batch.to(self.device))).cpu()
-            for batch in loader(GraphDataset(graphs), batch_size, n_atoms=n_atoms, max_atoms=max_atoms)
-        ]
-        return torch.cat(outputs).double().numpy() if outputs else np.zeros((0, self.model.config.n_outputs))
+        per_member = [[] for _ in self.models]
+        for batch in loader(GraphDataset(graphs), batch_size, n_atoms=n_atoms, max_atoms=max_atoms):
+            batch = batch.to(self.device)
+            for outputs, model in zip(per_member, self.models):
+                outputs.append(model.unscale(model(batch)).cpu())
+        if not graphs:
+            empty = np.zeros((0, self.model.config.n_outputs))
+            return empty, empty
+        values = torch.stack([torch.cat(outputs) for outputs in per_member]).double()
+        spread = values.std(0, correction=0) if self.is_ensemble else torch.zeros_like(values[0])
+        return values.mean(0).numpy(), spread.numpy()
 
 
 def load_model(path, atom_init=None, device="cpu") -> Predictor:
-    """Load a cgcnn model file, or an original CGCNN `.pth.tar` (with its element table `atom_init`)."""
-    model, names, metadata = model_from_file(path, atom_init)
-    return Predictor(model, names, metadata, device)
+    """Load a shipped model by name (see `cgcnn.models`), a cgcnn model or ensemble file, or an original
+    CGCNN `.pth.tar` (with its element table `atom_init`)."""
+    from .models import resolve_model
+
+    models, names, metadata = models_from_file(resolve_model(path), atom_init)
+    return Predictor(models, names, metadata, device)
 
 
-def prediction_columns(task: str, target_names, values: np.ndarray) -> dict:
-    """CSV columns: `prediction` (+ one per further target); classifiers: P(class 1) and the class."""
+def prediction_columns(task: str, target_names, values: np.ndarray, spread: np.ndarray | None = None) -> dict:
+    """CSV columns: `prediction` (+ one per further target); classifiers: P(class 1) and the class.
+    With an ensemble's `spread`, a `std` column follows each prediction column."""
     if task == "classification":
-        return {"prediction": values[:, 1], "class": values.argmax(axis=1)}
-    names = ["prediction"] + [f"prediction_{n}" for n in list(target_names)[1:]]
-    return {name: values[:, k] for k, name in enumerate(names)}
+        columns = {"prediction": values[:, 1]}
+        if spread is not None:
+            columns["std"] = spread[:, 1]
+        return {**columns, "class": values.argmax(axis=1)}
+    columns = {}
+    for k, name in enumerate(["prediction"] + [f"prediction_{n}" for n in list(target_names)[1:]]):
+        columns[name] = values[:, k]
+        if spread is not None:
+            columns[name.replace("prediction", "std")] = spread[:, k]
+    return columns
 
 
 SKIPPED_HEADER = ["id", "file", "reason"]
@@ -103,15 +138,18 @@ def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, 
     dataset = collect_structures(inputs, skip_bad)
     predictor = load_model(model_path, atom_init or dataset.atom_init, device)
     config = predictor.model.config
-    header = ["id", *prediction_columns(config.task, predictor.target_names, np.zeros((1, config.n_outputs)))]
+    placeholder = np.zeros((1, config.n_outputs))
+    spread = placeholder if predictor.is_ensemble else None
+    header = ["id", *prediction_columns(config.task, predictor.target_names, placeholder, spread)]
     skipped, written = list(dataset.skipped), 0
     graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
     with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         for ids, batch in _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
-            values = predictor.predict_graphs(batch, batch_size)
-            columns = prediction_columns(config.task, predictor.target_names, values)
+            values, spread = predictor.predict_graphs_spread(batch, batch_size)
+            spread = spread if predictor.is_ensemble else None
+            columns = prediction_columns(config.task, predictor.target_names, values, spread)
             writer.writerows([_format(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()

@@ -46,6 +46,10 @@ class TrainConfig:
     loss: str = "mse"  # mse | l1 | huber (regression; classification uses cross entropy)
     patience: int | None = None  # stop after this many epochs without a better validation score
     split: list = field(default_factory=lambda: [0.6, 0.2, 0.2])  # ratios, or sizes if > 1
+    split_file: str | None = None  # JSON {"train": [ids], "val": [ids], "test": [ids]}; overrides split/seed
+    warmup_epochs: int = 0  # linear learning-rate warm-up before the schedule
+    ensemble: int = 1  # train this many models (seeds seed, seed+1, ...) on one split; see ensemble.py
+    init_seed: int | None = None  # seed of the weights and the shuffling (default: seed, which also splits)
     seed: int = 0
     device: str = "cpu"
     workers: int = 1  # processes that read crystals and build graphs
@@ -83,6 +87,28 @@ def split_indices(n: int, split, seed: int) -> dict:
         "val": order[n_train : n_train + n_val],
         "test": order[n_train + n_val : n_train + n_val + n_test],
     }
+
+
+def split_from_file(path, ids, usable, skip_bad=False) -> dict:
+    """Dataset indices of the train/val/test ids listed in a JSON file (the run folder's split.json)."""
+    try:
+        listed = json.loads(Path(path).read_text())
+        if not all(isinstance(listed.get(k), list) for k in ("train", "val", "test")):
+            raise ValueError("needs lists of ids under 'train', 'val' and 'test'")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InputError(path, f"not a split file: {exc}") from None
+    where = {str(crystal): k for k, crystal in enumerate(ids)}
+    ok = set(usable)
+    split = {}
+    for name in ("train", "val", "test"):
+        found = [where.get(str(crystal)) for crystal in listed[name]]
+        bad = [c for c, k in zip(listed[name], found) if k is None or k not in ok]
+        if bad and not skip_bad:
+            raise InputError(path, f"{len(bad)} {name} ids are not usable crystals of the data, e.g. {bad[0]!r}")
+        split[name] = [k for k in found if k is not None and k in ok]
+    if not split["train"] or not split["val"]:
+        raise InputError(path, "the split leaves no training or no validation crystal")
+    return split
 
 
 def target_tensor(dataset, task: str, source) -> tuple:
@@ -171,14 +197,26 @@ def make_optimizer(model, cfg: TrainConfig):
     raise CgcnnError(f"unknown optimizer {cfg.optimizer!r}; choose sgd, adam or adamw")
 
 
-def make_scheduler(optimizer, cfg: TrainConfig):
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """Learning-rate multiplier for `epoch` (0-based): linear warm-up, then step / cosine / constant."""
+    warm = cfg.warmup_epochs
+    if epoch < warm:
+        return (epoch + 1) / (warm + 1)
     if cfg.scheduler == "step":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.lr_milestones, gamma=cfg.lr_gamma)
+        return cfg.lr_gamma ** sum(epoch >= m for m in cfg.lr_milestones)
     if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
-    if cfg.scheduler == "none":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
-    raise CgcnnError(f"unknown scheduler {cfg.scheduler!r}; choose step, cosine or none")
+        return 0.5 * (1 + math.cos(math.pi * (epoch - warm) / max(cfg.epochs - warm, 1)))
+    return 1.0
+
+
+def make_scheduler(optimizer, cfg: TrainConfig):
+    if cfg.scheduler not in ("step", "cosine", "none"):
+        raise CgcnnError(f"unknown scheduler {cfg.scheduler!r}; choose step, cosine or none")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(cfg, epoch))
+
+
+def init_seed(cfg: TrainConfig) -> int:
+    return cfg.seed if cfg.init_seed is None else cfg.init_seed
 
 
 def resolve_device(name: str) -> torch.device:
@@ -233,11 +271,15 @@ def prepare(dataset, model_config: ModelConfig, cfg: TrainConfig, element_featur
     usable = [k for k in range(len(store)) if k not in bad]
     if not usable:
         raise InputError(source, f"no usable crystal ({len(bad) + len(dataset.skipped)} skipped)")
-    split = {name: [usable[i] for i in idx] for name, idx in split_indices(len(usable), cfg.split, cfg.seed).items()}
+    if cfg.split_file:
+        split = split_from_file(cfg.split_file, dataset.ids, usable, cfg.skip_bad)
+    else:
+        split = {name: [usable[i] for i in idx]
+                 for name, idx in split_indices(len(usable), cfg.split, cfg.seed).items()}
     datasets = {name: GraphDataset(store, targets, idx) for name, idx in split.items()}
     skipped = dataset.skipped + [(dataset.ids[k], *bad[k]) for k in sorted(bad)]
     model_config.n_outputs = n_outputs
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(init_seed(cfg))
     model = CrystalGraphConvNet(model_config, element_features)
     if model_config.task == "regression":
         train_targets = targets[split["train"]]
@@ -275,7 +317,13 @@ def fit(dataset, model_config: ModelConfig, cfg: TrainConfig, element_features, 
         source="dataset", resume=False, progress=True) -> dict:
     """Train on `dataset`, writing everything to `run_dir`; returns the test metrics.
 
-    Under torchrun every process calls this; rank 0 builds the graph store and writes every file."""
+    Under torchrun every process calls this; rank 0 builds the graph store and writes every file.
+    With cfg.ensemble > 1 it trains the members into run_dir/member-K and evaluates their mean."""
+    if cfg.ensemble > 1:
+        from .ensemble import fit_ensemble
+
+        return fit_ensemble(dataset, model_config, cfg, element_features, run_dir, source=source,
+                            resume=resume, progress=progress)
     run_dir = Path(run_dir)
     context = distributed.start(cfg.device)
     progress = progress and context.main
@@ -312,7 +360,7 @@ def _train_loop(run: Run, context, model_config, cfg, resume, progress) -> dict:
         net = torch.compile(net, dynamic=True)  # batch sizes vary: one graph for all shapes
     optimizer, loss_fn = make_optimizer(model, cfg), loss_function(model_config.task, cfg.loss)
     scheduler = make_scheduler(optimizer, cfg)
-    shuffle = torch.Generator().manual_seed(cfg.seed)
+    shuffle = torch.Generator().manual_seed(init_seed(cfg))
     state = {"epoch": 0, "best_score": math.inf, "best_epoch": 0, "history": []}
     if resume:
         state = _restore(run_dir, model, optimizer, scheduler, shuffle, split_ids)

@@ -1,0 +1,238 @@
+"""Accuracy benchmark: the paper's properties on its own Materials Project crystals.
+
+    .venv/bin/python benchmarks/accuracy.py prepare            # tables + splits from ../shared/data
+    .venv/bin/python benchmarks/accuracy.py run formation-energy [--threads 1]
+    .venv/bin/python benchmarks/accuracy.py learning-curve     # Eq. 4 vs Eq. 5 at 500 … 8,000 crystals
+    .venv/bin/python benchmarks/accuracy.py report             # docs/RESULTS.md, figures, shipped models
+
+`prepare` extracts ../shared/data/mp-cgcnn-37k.tar.gz (36,737 of the paper's crystals, 3,191 with
+elastic moduli) into --work and writes two tables (id = Materials Project id, structure = CIF path):
+  mp37k.csv       formation_energy_per_atom, band_gap, is_metal (band gap = 0), fermi_energy
+  elasticity.csv  log10_K_VRH, log10_G_VRH (crystals with a modulus ≤ 0 are left out: no logarithm)
+The 60/20/20 splits are fixed (seed 2018) and committed in benchmarks/splits/, so anyone re-runs the same
+crystals. `run TASK` trains with `cgcnn train ... --split-file` (the exact command is printed and stored
+in the run folder), resuming where a checkpoint exists; the run folder keeps best.pt, log.csv,
+test_metrics.json and test_predictions.csv. `report` gathers every finished run into docs/RESULTS.md and copies
+the models into src/cgcnn/data/models/ (loadable by name). Set CGCNN_BENCHMARK_WORK or --work for the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shlex
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHARED = ROOT.parent / "shared" / "data" / "mp-cgcnn-37k.tar.gz"
+SPLITS = HERE / "splits"
+DEFAULT_WORK = Path(os.environ.get("CGCNN_BENCHMARK_WORK", "/tmp/cgcnn-accuracy"))
+SEED = 2018
+
+# The training recipe shared by every task (AdamW, warm-up + cosine, L1 loss), then per-task settings.
+RECIPE = ["--optim", "adamw", "--lr", "2e-3", "--weight-decay", "1e-5", "--scheduler", "cosine",
+          "--warmup-epochs", "3", "--loss", "l1", "--batch-size", "128", "--compile"]
+TASKS = {
+    "formation-energy": {"table": "mp37k", "target": "formation_energy_per_atom", "unit": "eV/atom",
+                         "epochs": 200, "paper": 0.039},
+    "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "epochs": 40, "paper": 0.388},
+    "metal-classifier": {"table": "mp37k", "target": "is_metal", "unit": "", "epochs": 30, "paper": 0.95,
+                         "args": ["--task", "classification"]},
+    "fermi-energy": {"table": "mp37k", "target": "fermi_energy", "unit": "eV", "epochs": 30, "paper": 0.363},
+    "bulk-modulus": {"table": "elasticity", "target": "log10_K_VRH", "unit": "log10(GPa)", "epochs": 150,
+                     "paper": 0.054, "args": ["--ensemble", "3", "--batch-size", "64"]},
+    "shear-modulus": {"table": "elasticity", "target": "log10_G_VRH", "unit": "log10(GPa)", "epochs": 150,
+                      "paper": 0.087, "args": ["--ensemble", "3", "--batch-size", "64"]},
+}
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def extract(work: Path) -> Path:
+    data = work / "mp-cgcnn-37k"
+    if not (data / "elasticity" / "id_prop.csv").is_file():
+        work.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(SHARED) as archive:
+            archive.extractall(work, filter="data")
+    return data
+
+
+def _rows(path: Path) -> list:
+    return [line.strip().split(",") for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_table(path: Path, header: list, rows: list) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(",".join(map(str, r)) for r in [header, *rows]) + "\n")
+    tmp.replace(path)
+
+
+def mp37k_rows(data: Path) -> list:
+    folder = data / "structures"
+    mp_id = dict(_rows(folder / "material_id_hash.csv"))
+    rows = []
+    for k, e_form, gap, fermi, *_ in _rows(folder / "megnetfork_id_prop.csv"):
+        metal = int(float(gap) == 0.0)
+        rows.append([mp_id[k], f"mp-cgcnn-37k/structures/{k}.cif", e_form, gap, metal, fermi])
+    return rows
+
+
+def elasticity_rows(data: Path) -> list:
+    folder = data / "elasticity"
+    mp_id = dict(_rows(folder / "material_id_hash.csv"))
+    rows = []
+    for k, bulk, shear, *_ in _rows(folder / "id_prop.csv"):
+        if float(bulk) > 0 and float(shear) > 0:
+            rows.append([mp_id[k], f"mp-cgcnn-37k/elasticity/{k}.cif",
+                         f"{math.log10(float(bulk)):.6f}", f"{math.log10(float(shear)):.6f}"])
+    return rows
+
+
+def write_split(name: str, ids: list) -> Path:
+    """Fixed seeded 60/20/20 split of `ids`; kept if already committed (so the numbers stay comparable)."""
+    path = SPLITS / f"{name}.json"
+    if path.is_file():
+        return path
+    order = sorted(ids)
+    random.Random(SEED).shuffle(order)
+    n_val = n_test = round(0.2 * len(order))
+    n_train = len(order) - n_val - n_test
+    split = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    SPLITS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(split, separators=(",", ":")) + "\n")
+    return path
+
+
+def prepare(work: Path) -> None:
+    data = extract(work)
+    tables = {
+        "mp37k": (["id", "structure", "formation_energy_per_atom", "band_gap", "is_metal", "fermi_energy"],
+                  mp37k_rows(data)),
+        "elasticity": (["id", "structure", "log10_K_VRH", "log10_G_VRH"], elasticity_rows(data)),
+    }
+    for name, (header, rows) in tables.items():
+        write_table(work / f"{name}.csv", header, rows)
+        split = write_split(name, [r[0] for r in rows])
+        print(f"{name}: {len(rows)} crystals → {work / (name + '.csv')}, split {split.relative_to(ROOT)}")
+
+
+# ---------------------------------------------------------------- run
+
+
+def command(task: str, work: Path, runs: Path, extra: list) -> list:
+    spec = TASKS[task]
+    return [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(work / f"{spec['table']}.csv"),
+            "--structure-column", "structure", "--targets", spec["target"],
+            "--split-file", str(SPLITS / f"{spec['table']}.json"), "--out", str(runs / task),
+            "--epochs", str(spec["epochs"]), *RECIPE, *spec.get("args", []), *extra]
+
+
+def portable(text: str, work: Path = DEFAULT_WORK) -> str:
+    """A command as anyone can re-run it: the data folder as $WORK, repository paths relative."""
+    return text.replace(str(work), "$WORK").replace(str(ROOT) + "/", "")
+
+
+def run(task: str, work: Path, runs: Path, threads: int, extra: list, out: Path | None = None) -> None:
+    """Train TASK (later options override the task's), resuming a run folder that holds a checkpoint."""
+    cmd = command(task, work, runs, extra)
+    out = out or runs / task
+    if (out / "checkpoint.pt").is_file() or (out / "member-0" / "checkpoint.pt").is_file():
+        cmd.append("--resume")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    printable = shlex.join(["OMP_NUM_THREADS=" + str(threads), "python", *cmd[1:]])
+    printable = portable(printable, work)
+    print(printable, flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True)
+    wall = time.perf_counter() - start
+    timings = out / "benchmark_runs.json"
+    history = json.loads(timings.read_text()) if timings.is_file() else []
+    history.append({"command": printable, "wall_seconds": round(wall, 1), "threads": threads,
+                    "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+    timings.write_text(json.dumps(history, indent=1) + "\n")
+
+
+# ---------------------------------------------------------------- learning curve
+
+LC_SIZES = [500, 2000, 8000]
+LC_CRYSTAL_PASSES = 200_000  # training budget per point: epochs = passes / size, within 25..300
+LC_VAL = 1000  # validation crystals per point (the first of the fixed split), test = the whole test split
+
+
+def lc_epochs(size: int) -> int:
+    return max(25, min(300, round(LC_CRYSTAL_PASSES / size)))
+
+
+def lc_split(work: Path, size: int) -> Path:
+    split = json.loads((SPLITS / "mp37k.json").read_text())
+    path = work / "splits" / f"mp37k-train{size}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"train": split["train"][:size], "val": split["val"][:LC_VAL],
+                                "test": split["test"]}) + "\n")
+    return path
+
+
+def learning_curve(work: Path, runs: Path, threads: int, sizes: list) -> None:
+    """Formation energy test MAE vs training size for Eq. 5 (gated) and Eq. 4 (shared) convolutions."""
+    for size in sizes:
+        for conv in ("gated", "shared"):
+            out = runs / "learning-curve" / f"{conv}-{size}"
+            if (out / "test_metrics.json").is_file():
+                continue
+            extra = ["--conv", conv, "--split-file", str(lc_split(work, size)), "--out", str(out),
+                     "--epochs", str(lc_epochs(size))]
+            run("formation-energy", work, runs, threads, extra, out)
+
+
+# ---------------------------------------------------------------- report and ship
+
+
+def run_summary(task: str, folder: Path) -> dict:
+    """Metrics, epochs and training time of a finished run folder (single model or ensemble)."""
+    metrics = json.loads((folder / "test_metrics.json").read_text())
+    logs = sorted(folder.glob("member-*/log.csv")) or [folder / "log.csv"]
+    seconds = sum(float(row.split(",")[-1]) for log in logs for row in log.read_text().splitlines()[1:])
+    history = json.loads((folder / "benchmark_runs.json").read_text()) if (folder / "benchmark_runs.json").is_file() else []
+    spec = TASKS.get(task, {})
+    return {"task": task, "target": spec.get("target"), "unit": spec.get("unit"), "paper": spec.get("paper"),
+            "metrics": metrics, "epoch_seconds_total": round(seconds, 1),
+            "wall_seconds_total": round(sum(h["wall_seconds"] for h in history), 1),
+            "commands": [portable(h["command"]) for h in history]}
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="extracted data and tables")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "accuracy", help="run folders")
+    sub = parser.add_subparsers(dest="step", required=True)
+    sub.add_parser("prepare")
+    p = sub.add_parser("run")
+    p.add_argument("task", choices=list(TASKS))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="further `cgcnn train` options (after --)")
+    p = sub.add_parser("learning-curve")
+    p.add_argument("--sizes", type=int, nargs="+", default=LC_SIZES)
+    p.add_argument("--threads", type=int, default=1)
+    sub.add_parser("report", help="docs/RESULTS.md, figures, results JSON and the shipped models")
+    args = parser.parse_args(argv)
+    if args.step == "prepare":
+        prepare(args.work)
+    elif args.step == "run":
+        run(args.task, args.work, args.runs, args.threads, [a for a in args.extra if a != "--"])
+    elif args.step == "learning-curve":
+        learning_curve(args.work, args.runs, args.threads, args.sizes)
+    else:
+        from accuracy_report import report
+
+        report(args.runs)
+
+
+if __name__ == "__main__":
+    main()

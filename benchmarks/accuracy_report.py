@@ -1,0 +1,198 @@
+"""The accuracy benchmark's outputs: docs/RESULTS.md, figures, results JSON, and the shipped models.
+
+Everything here is read from finished run folders; nothing is typed in by hand except the notes file
+(benchmarks/results/accuracy-notes.md), which is appended to the report as written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from accuracy import LC_CRYSTAL_PASSES, LC_VAL, ROOT, TASKS, lc_epochs, run_summary
+from cgcnn.plots import learning_curve_plot, parity_plot, roc_plot
+
+FIGURES, RESULTS = ROOT / "docs" / "figures", ROOT / "benchmarks" / "results"
+MODELS = ROOT / "src" / "cgcnn" / "data" / "models"
+NOTES = RESULTS / "accuracy-notes.md"
+DATA_NOTE = ("36,737 Materials Project crystals of the CGCNN paper (mp-cgcnn-37k: structures and properties "
+             "from the Materials Project, CC BY 4.0, as redistributed by the CrysXPP and MEGNet-fork projects, MIT)")
+
+
+def finished(runs: Path) -> dict:
+    return {task: run_summary(task, runs / task) for task in TASKS if (runs / task / "test_metrics.json").is_file()}
+
+
+def _predictions(folder: Path) -> dict:
+    with open(folder / "test_predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: np.array([float(r[key]) for r in rows]) for key in rows[0] if key != "id"}
+
+
+def figures(runs: Path, summaries: dict) -> dict:
+    made = {}
+    for task, summary in summaries.items():
+        table = _predictions(runs / task)
+        path = FIGURES / f"accuracy-{task}.png"
+        if summary["metrics"]["task"] == "classification":
+            roc_plot(table["target"], table["prediction"], path, title=f"{task} (test)")
+        else:
+            label = f"{summary['target']} ({summary['unit']})"
+            parity_plot(table["target"], table["prediction"], path, label, title=f"{task} (test)", hexbin=True)
+        made[task] = path
+    return made
+
+
+def learning_curve_points(runs: Path) -> list:
+    rows = []
+    for folder in sorted((runs / "learning-curve").glob("*-*")):
+        if (folder / "test_metrics.json").is_file():
+            conv, size = folder.name.rsplit("-", 1)
+            metrics = json.loads((folder / "test_metrics.json").read_text())
+            rows.append({"conv": conv, "n_train": int(size), "epochs": lc_epochs(int(size)),
+                         "best_epoch": metrics["best_epoch"], "test_mae": round(metrics["test"]["mae"], 4)})
+    return rows
+
+
+def learning_curve_outputs(rows: list) -> None:
+    if not rows:
+        return
+    names = {"gated": "Eq. 5 (gated)", "shared": "Eq. 4 (shared)"}
+    curves = {}
+    for row in rows:
+        curves.setdefault(names[row["conv"]], []).append((row["n_train"], row["test_mae"]))
+    learning_curve_plot(curves, FIGURES / "accuracy-learning-curve.png", "formation energy test MAE (eV/atom)",
+                        title="learning curve, formation energy")
+    with open(ROOT / "docs" / "results" / "learning-curve.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# ---------------------------------------------------------------- RESULTS.md
+
+
+def _fmt(value, digits=3):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _minutes(seconds):
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def result_row(s: dict) -> str:
+    m = s["metrics"]
+    test, base = m["test"], m["test_mean_baseline"]
+    sizes = f"{m['n_train']:,}/{m['n_val']:,}/{m['n_test']:,}"
+    epochs = _epochs(s)
+    if m["task"] == "classification":
+        scores = f"ROC-AUC **{_fmt(test['roc_auc'])}**, accuracy {_fmt(test['accuracy'])}"
+        baseline = f"accuracy {_fmt(base['accuracy'])}"
+        paper = f"AUC {s['paper']}"
+    else:
+        scores = f"MAE **{_fmt(test['mae'])}**, RMSE {_fmt(test['rmse'])}, R² {_fmt(test['r2'])}"
+        baseline = f"MAE {_fmt(base['mae'])}"
+        paper = f"MAE {s['paper']}"
+    model = f"ensemble of {m['ensemble']}" if m.get("ensemble") else "single"
+    return (f"| {s['task']} | {s['target']} ({s['unit'] or 'class'}) | {model} | {sizes} | {scores} | {baseline} "
+            f"| {paper} | {epochs} | {_minutes(s['epoch_seconds_total'])} |")
+
+
+def _epochs(s: dict) -> str:
+    m = s["metrics"]
+    if m.get("ensemble"):
+        return f"{TASKS[s['task']]['epochs']} × {m['ensemble']}"
+    return f"{TASKS[s['task']]['epochs']} (best {m['best_epoch']})"
+
+
+def ensemble_lines(summaries: dict) -> list:
+    lines = []
+    for s in summaries.values():
+        m = s["metrics"]
+        if not m.get("ensemble"):
+            continue
+        members = ", ".join(_fmt(x.get("mae", x.get("roc_auc"))) for x in m["members_test"])
+        lines.append(f"| {s['task']} | {members} | {_fmt(m['test'].get('mae'))} | "
+                     f"{_fmt(m['spread_vs_error_spearman'][0], 2)} |")
+    return lines
+
+
+def write_results(summaries: dict, lc_rows: list) -> None:
+    out = [
+        "# Results: accuracy on the paper's Materials Project crystals",
+        "",
+        f"Generated by `benchmarks/accuracy.py report` on {time.strftime('%Y-%m-%d')} from the run folders; every "
+        f"number below was measured on this machine ({platform.machine()}, 2 CPU cores, no GPU, one thread per "
+        "training). Data: " + DATA_NOTE + ". Fixed 60/20/20 splits (seed 2018): `benchmarks/splits/`. "
+        "The model chosen is the best on validation; the test split is used once, at the end.",
+        "",
+        "| property | target (unit) | model | train/val/test | test | mean predictor | paper | epochs | training time |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[result_row(s) for s in summaries.values()],
+        "",
+        "Training time is the sum of the epochs' wall-clock seconds (training + validation), each run on one "
+        "thread while a second run shared the machine.",
+    ]
+    if ensemble_lines(summaries):
+        out += ["", "## Ensembles", "",
+                "Members differ only in the seed of their weights and batch order. Spearman ρ: rank correlation "
+                "between the ensemble's |error| and its standard deviation on the test split.", "",
+                "| property | members' test MAE | ensemble test MAE | Spearman ρ(|error|, σ) |", "|---|---|---|---|",
+                *ensemble_lines(summaries)]
+    if lc_rows:
+        out += ["", "## Learning curve (formation energy, Fig. 2b)", "",
+                f"Training subsets are the first N crystals of the fixed training split; validation the first "
+                f"{LC_VAL} of the validation split; test the whole test split. Same recipe, a budget of "
+                f"{LC_CRYSTAL_PASSES:,} crystal passes per point (epochs = budget / N, 25–300).", "",
+                "| convolution | N train | epochs | best epoch | test MAE (eV/atom) |", "|---|---|---|---|---|",
+                *[f"| {r['conv']} | {r['n_train']:,} | {r['epochs']} | {r['best_epoch']} | {r['test_mae']:.4f} |"
+                  for r in lc_rows],
+                "", "![learning curve](figures/accuracy-learning-curve.png)"]
+    out += ["", "## Figures", ""]
+    out += [f"![{task}](figures/accuracy-{task}.png)" for task in summaries]
+    out += ["", "## Commands", "", "```"]
+    out += [c for s in summaries.values() for c in s["commands"]]
+    out += ["```", ""]
+    if NOTES.is_file():
+        out += [NOTES.read_text().strip(), ""]
+    (ROOT / "docs" / "RESULTS.md").write_text("\n".join(out))
+
+
+# ---------------------------------------------------------------- shipped models
+
+
+def ship(runs: Path, summaries: dict) -> None:
+    """Copy each finished run's model (ensemble.pt or best.pt) into the package, with its catalogue entry."""
+    MODELS.mkdir(parents=True, exist_ok=True)
+    catalogue = {}
+    for task, s in summaries.items():
+        folder = runs / task
+        source = folder / "ensemble.pt" if (folder / "ensemble.pt").is_file() else folder / "best.pt"
+        shutil.copyfile(source, MODELS / f"{task}.pt")
+        m = s["metrics"]
+        keys = ("roc_auc", "accuracy") if m["task"] == "classification" else ("mae", "rmse", "r2")
+        catalogue[task] = {
+            "file": f"{task}.pt", "target": s["target"], "unit": s["unit"], "task": m["task"],
+            "ensemble": m.get("ensemble", 1),
+            "test": {k: round(m["test"][k], 4) for k in keys},
+            "n_train": m["n_train"], "training_data": DATA_NOTE, "licence": "model weights: MIT, as cgcnn",
+            "command": s["commands"][-1] if s["commands"] else None,
+        }
+    (MODELS / "models.json").write_text(json.dumps(catalogue, indent=1) + "\n")
+
+
+def report(runs: Path) -> None:
+    summaries = finished(runs)
+    figures(runs, summaries)
+    lc_rows = learning_curve_points(runs)
+    learning_curve_outputs(lc_rows)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "accuracy.json").write_text(json.dumps({"tasks": summaries, "learning_curve": lc_rows}, indent=1) + "\n")
+    write_results(summaries, lc_rows)
+    ship(runs, summaries)
+    print(f"{len(summaries)} tasks, {len(lc_rows)} learning-curve points → docs/RESULTS.md, {MODELS}")

@@ -1,0 +1,36 @@
+"""Trained models shipped with the package, loadable by name (`cgcnn predict --model formation-energy`).
+
+Each is a model or ensemble file in cgcnn/data/models/, described in models.json there: its target and
+unit, the data it was trained on and their licence, the command that trained it and its test metrics."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from .errors import InputError
+
+CATALOGUE = "models.json"
+
+
+def _folder():
+    return resources.files("cgcnn") / "data" / "models"
+
+
+def shipped_models() -> dict:
+    """{name: description} of every shipped model."""
+    catalogue = _folder() / CATALOGUE
+    return json.loads(catalogue.read_text()) if catalogue.is_file() else {}
+
+
+def resolve_model(name_or_path) -> Path:
+    """A model file path: the path itself if it exists, else the shipped model of that name."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    models = shipped_models()
+    if str(name_or_path) in models:
+        return Path(str(_folder() / models[str(name_or_path)]["file"]))
+    names = ", ".join(sorted(models)) or "none"
+    raise InputError(path, f"no such model file, nor a shipped model name (shipped: {names})")

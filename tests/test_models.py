@@ -1,0 +1,63 @@
+"""The trained models shipped in the package load by name and predict real crystals sensibly."""
+
+import csv
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from cgcnn import load_model
+from cgcnn.errors import InputError
+from cgcnn.models import resolve_model, shipped_models
+from test_cli import run_cli
+
+NAMED = ["formation-energy", "band-gap", "metal-classifier", "bulk-modulus", "shear-modulus"]
+
+
+def tiny100_table(tiny100):
+    """(CIF paths, formation energy eV/atom, band gap eV) of mp-tiny100."""
+    rows = [line.split(",") for line in (tiny100 / "id_prop.csv").read_text().split()]
+    return [tiny100 / f"{r[0]}.cif" for r in rows], np.array([float(r[1]) for r in rows]), np.array([float(r[2]) for r in rows])
+
+
+def test_every_named_model_is_shipped_with_its_description():
+    catalogue = shipped_models()
+    assert set(NAMED) <= set(catalogue)
+    for name, info in catalogue.items():
+        assert resolve_model(name).is_file(), name
+        assert info["training_data"] and info["licence"] and info["command"] and info["test"]
+
+
+def test_an_unknown_name_lists_the_shipped_ones():
+    with pytest.raises(InputError, match="not-a-model: no such model file, nor a shipped model name .*formation-energy"):
+        resolve_model("not-a-model")
+
+
+def test_shipped_formation_energy_and_band_gap_models_predict_real_crystals(tiny100, tmp_path, capsys):
+    paths, formation, gap = tiny100_table(tiny100)
+    code, _, err = run_cli(["predict", "--model", "formation-energy", "--out", tmp_path / "fe.csv", *paths], capsys)
+    assert code == 0, err
+    predicted = np.array([float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "fe.csv"))])
+    # mp-tiny100 is 100 Materials Project crystals; some may be among the model's training crystals
+    assert np.mean(np.abs(predicted - formation)) < 0.15
+    band_gap = load_model("band-gap").predict_items([str(p) for p in paths], [str(p) for p in paths])[:, 0]
+    assert np.mean(np.abs(band_gap - gap)) < 0.6
+    metal = load_model("metal-classifier").predict_items([str(p) for p in paths], [str(p) for p in paths])[:, 1]
+    assert roc_auc_score(gap == 0, metal) > 0.85
+
+
+def test_shipped_moduli_are_ensembles_with_a_spread(tiny100, tmp_path, capsys):
+    paths = tiny100_table(tiny100)[0][:10]
+    for name in ("bulk-modulus", "shear-modulus"):
+        code, _, err = run_cli(["predict", "--model", name, "--out", tmp_path / f"{name}.csv", *paths], capsys)
+        assert code == 0, err
+        rows = list(csv.DictReader(open(tmp_path / f"{name}.csv")))
+        log10_gpa = np.array([float(r["prediction"]) for r in rows])
+        assert np.all((log10_gpa > -0.5) & (log10_gpa < 3.0))  # 0.3 GPa … 1,000 GPa
+        assert all(float(r["std"]) > 0 for r in rows)
+
+
+def test_models_command_lists_them(capsys):
+    code, out, _ = run_cli(["models"], capsys)
+    assert code == 0
+    assert all(name in out for name in NAMED)

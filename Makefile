@@ -1,12 +1,13 @@
 # make setup: create .venv and install cgcnn with its test extras (idempotent)
 # make demo:  set up, then train on the embedded data and report (about 5 minutes on 2 cores)
 # make test:  set up, then run the whole test suite
+# make accuracy: the accuracy benchmark on ../shared/data (hours on 2 CPU cores; resumable, see docs/RESULTS.md)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup demo test clean benchmark
+.PHONY: setup demo test clean benchmark accuracy
 
 setup: $(STAMP)
 
@@ -27,3 +28,10 @@ clean:
 
 benchmark: setup
 	$(PY) benchmarks/speed.py
+
+accuracy: setup
+	$(PY) benchmarks/accuracy.py prepare
+	for task in formation-energy band-gap metal-classifier fermi-energy bulk-modulus shear-modulus; do \
+		$(PY) benchmarks/accuracy.py run $$task || exit 1; done
+	$(PY) benchmarks/accuracy.py learning-curve
+	$(PY) benchmarks/accuracy.py report

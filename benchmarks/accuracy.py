@@ -43,7 +43,7 @@ RECIPE = ["--optim", "adamw", "--lr", "2e-3", "--weight-decay", "1e-5", "--sched
 TASKS = {
     "formation-energy": {"table": "mp37k", "target": "formation_energy_per_atom", "unit": "eV/atom",
                          "epochs": 200, "paper": 0.039},
-    "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "epochs": 40, "paper": 0.388},
+    "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "epochs": 60, "paper": 0.388},
     "metal-classifier": {"table": "mp37k", "target": "is_metal", "unit": "", "epochs": 30, "paper": 0.95,
                          "args": ["--task", "classification"]},
     "fermi-energy": {"table": "mp37k", "target": "fermi_energy", "unit": "eV", "epochs": 30, "paper": 0.363},
@@ -208,6 +208,8 @@ def run_summary(task: str, folder: Path) -> dict:
             "wall_seconds_total": round(sum(h["wall_seconds"] for h in history), 1),
             "commands": [portable(h["command"]) for h in history]}
 
+
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="extracted data and tables")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "accuracy", help="run folders")

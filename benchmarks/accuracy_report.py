@@ -22,6 +22,12 @@ MODELS = ROOT / "src" / "cgcnn" / "data" / "models"
 NOTES = RESULTS / "accuracy-notes.md"
 DATA_NOTE = ("36,737 Materials Project crystals of the CGCNN paper (mp-cgcnn-37k: structures and properties "
              "from the Materials Project, CC BY 4.0, as redistributed by the CrysXPP and MEGNet-fork projects, MIT)")
+TRAINING_DATA = {
+    "mp37k": "mp-cgcnn-37k: 36,737 Materials Project crystals of the CGCNN paper (60 % for training)",
+    "elasticity": "mp-cgcnn-37k elasticity: 3,191 Materials Project crystals with VRH moduli (60 % for training)",
+}
+LICENCE = ("weights MIT, as cgcnn; trained on Materials Project data (CC BY 4.0: cite A. Jain et al., "
+           "APL Materials 1, 011002 (2013))")
 
 
 def finished(runs: Path) -> dict:
@@ -180,7 +186,7 @@ def ship(runs: Path, summaries: dict) -> None:
             "file": f"{task}.pt", "target": s["target"], "unit": s["unit"], "task": m["task"],
             "ensemble": m.get("ensemble", 1),
             "test": {k: round(m["test"][k], 4) for k in keys},
-            "n_train": m["n_train"], "training_data": DATA_NOTE, "licence": "model weights: MIT, as cgcnn",
+            "n_train": m["n_train"], "training_data": TRAINING_DATA[TASKS[task]["table"]], "licence": LICENCE,
             "command": s["commands"][-1] if s["commands"] else None,
         }
     (MODELS / "models.json").write_text(json.dumps(catalogue, indent=1) + "\n")

@@ -14,24 +14,32 @@ from cgcnn.model import CrystalGraphConvNet, ModelConfig
 from test_cli import small_dataset
 
 
-def model_file(tmp_path, **config):
-    torch.manual_seed(1)
+def model_file(tmp_path, seed=1, **config):
+    torch.manual_seed(seed)
     model = CrystalGraphConvNet(ModelConfig(n_conv=2, **config), table_to_tensor(default_table())).eval()
     model.target_mean.fill_(-1.5)
     model.target_std.fill_(0.7)
-    path = tmp_path / "model.pt"
+    path = tmp_path / f"model-{seed}.pt"
     save_model(model, path, ["energy"])
     return path
 
 
-@pytest.mark.parametrize("config, method", [
-    (dict(pooling="linear", site_reduction="mean"), "exact"),
-    (dict(pooling="linear", site_reduction="sum"), "exact"),
-    (dict(pooling="full", conv="shared"), "approximate"),
+def ensemble_file(tmp_path, **config):
+    from cgcnn.checkpoint import save_ensemble
+
+    save_ensemble([model_file(tmp_path, seed, **config) for seed in (1, 2, 3)], tmp_path / "ensemble.pt")
+    return tmp_path / "ensemble.pt"
+
+
+@pytest.mark.parametrize("config, method, make", [
+    (dict(pooling="linear", site_reduction="mean"), "exact", model_file),
+    (dict(pooling="linear", site_reduction="sum"), "exact", model_file),
+    (dict(pooling="full", conv="shared"), "approximate", model_file),
+    (dict(pooling="linear", site_reduction="sum"), "exact", ensemble_file),  # members' mean sums to the mean
 ])
-def test_contributions_add_up_to_the_prediction(tiny100, tmp_path, capsys, config, method):
+def test_contributions_add_up_to_the_prediction(tiny100, tmp_path, capsys, config, method, make):
     data = small_dataset(tiny100, tmp_path / "data", n=6)
-    model = model_file(tmp_path, **config)
+    model = make(tmp_path, **config)
     assert main(["predict", "--model", str(model), "--out", str(tmp_path / "p.csv"), str(data)]) == 0
     assert main(["explain", "--model", str(model), "--out", str(tmp_path / "s.csv"), str(data)]) == 0
     predictions = {r["id"]: float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "p.csv"))}

@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 
 from cgcnn.checkpoint import save_model
 from cgcnn.cli import main
@@ -65,3 +66,19 @@ def test_periodic_table_heatmap(tmp_path):
 
     periodic_table_heatmap({"Sr": -0.4, "Ti": 0.3, "La": 0.1}, tmp_path / "map.png", "test", "eV")
     assert (tmp_path / "map.png").stat().st_size > 20_000
+
+
+def test_screen_with_an_ensemble_reports_its_spread(tmp_path):
+    from cgcnn.checkpoint import save_ensemble
+    from cgcnn.perovskites import screen
+
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = CrystalGraphConvNet(ModelConfig(n_conv=1), table_to_tensor(default_table())).eval()
+        paths.append(tmp_path / f"m{seed}.pt")
+        save_model(model, paths[-1], ["heat_all"])
+    save_ensemble(paths, tmp_path / "e.pt")
+    screen(tmp_path / "e.pt", ["Sr"], ["Ti", "Zr"], ["O3"], tmp_path / "ranked.csv")
+    rows = list(csv.DictReader(open(tmp_path / "ranked.csv")))
+    assert list(rows[0])[-2:] == ["std", "stable"] and all(float(r["std"]) > 0 for r in rows)

@@ -99,7 +99,8 @@ def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path
     """Predict every candidate ABX3 and rank them, most stable (lowest formation energy) first.
 
     The model's target is taken per cell (5 atoms), as Castelli's heat_all; `stable` marks candidates
-    predicted below STABLE_BELOW eV/atom. Written to `out_path` (CSV) when given."""
+    predicted below STABLE_BELOW eV/atom. Written to `out_path` (CSV) when given. An ensemble model adds
+    its members' standard deviation (eV/cell) before `stable`."""
     from .atomic import write_csv
     from .predict import load_model
 
@@ -107,13 +108,15 @@ def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path
     found = list(candidates(a_elements, b_elements, mixtures, exclude, lattice_constant))
     if not found:
         return []
-    values = predictor.predict([c[-1] for c in found])[:, 0]
-    ranked = sorted(zip(found, values), key=lambda pair: pair[1])
-    rows = [[rank + 1, cid, formula, a, b, x, f"{s.lattice.a:.3f}", f"{v:.4f}", f"{v / 5:.4f}", int(v / 5 < STABLE_BELOW)]
-            for rank, ((cid, formula, a, b, x, s), v) in enumerate(ranked)]
+    values, spread = (v[:, 0] for v in predictor.predict_spread([c[-1] for c in found]))
+    ranked = sorted(zip(found, values, spread), key=lambda row: row[1])
+    spread_column = ["std"] if predictor.is_ensemble else []
+    rows = [[rank + 1, cid, formula, a, b, x, f"{s.lattice.a:.3f}", f"{v:.4f}", f"{v / 5:.4f}",
+             *([f"{sd:.4f}"] if spread_column else []), int(v / 5 < STABLE_BELOW)]
+            for rank, ((cid, formula, a, b, x, s), v, sd) in enumerate(ranked)]
     if out_path is not None:
         write_csv(out_path, ["rank", "id", "formula", "A", "B", "X", "lattice_a", "prediction",
-                             "prediction_per_atom", "stable"], rows)
+                             "prediction_per_atom", *spread_column, "stable"], rows)
     return rows
 
 

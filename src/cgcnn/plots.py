@@ -70,8 +70,15 @@ def learning_curve_plot(curves: dict, path, label="test MAE", title=None) -> Non
     for name, points in curves.items():
         sizes, errors = zip(*sorted(points))
         ax.plot(sizes, errors, marker="o", label=name)
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(sorted({size for points in curves.values() for size, _ in points}))
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    for axis in (ax.xaxis, ax.yaxis):  # plain numbers; no crowded labels on the minor ticks
+        axis.set_major_formatter(FormatStrFormatter("%g"))
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training crystals")
     ax.set_ylabel(label)
     ax.grid(True, which="both", color="0.9")

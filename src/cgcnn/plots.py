@@ -41,7 +41,7 @@ def parity_plot(targets, predictions, path, label="target", title=None, hexbin=N
         ax.scatter(targets, predictions, s=8, alpha=0.6, edgecolor="none")
     ax.set_xlabel(f"DFT {label}")
     ax.set_ylabel(f"CGCNN {label}")
-    ax.text(0.04, 0.95, f"MAE {np.mean(np.abs(predictions - targets)):.3f}\nn = {len(targets)}",
+    ax.text(0.04, 0.95, f"MAE {np.mean(np.abs(predictions - targets)):.3g}\nn = {len(targets)}",
             transform=ax.transAxes, va="top")
     ax.set_aspect("equal")
     _save(fig, path, title)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def fit_ensemble(dataset, model_config, cfg, element_features, run_dir, *, sourc
         member_cfg = replace(cfg, ensemble=1, init_seed=init_seed(cfg) + k)
         fit(dataset, replace(model_config), member_cfg, element_features, folder, source=source,
             resume=(folder / CHECKPOINT).exists(), progress=progress)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun the first process alone writes the ensemble
+        return {}
     return evaluate_ensemble(dataset, model_config, cfg, element_features, run_dir, source, progress)
 
 

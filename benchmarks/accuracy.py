@@ -142,12 +142,11 @@ def portable(text: str, work: Path = DEFAULT_WORK) -> str:
     return text.replace(str(work), "$WORK").replace(str(ROOT) + "/", "")
 
 
-def run(task: str, work: Path, runs: Path, threads: int, extra: list, out: Path | None = None) -> None:
+def run(task: str, work: Path, runs: Path, threads: int, extra: list) -> None:
     """Train TASK (later options override the task's), resuming a run folder that holds a checkpoint."""
     cmd = command(task, work, runs, extra)
-    if out is None:  # the last --out given wins, as in cgcnn train
-        outs = [extra[k + 1] for k, arg in enumerate(extra[:-1]) if arg == "--out"]
-        out = Path(outs[-1]) if outs else runs / task
+    outs = [extra[k + 1] for k, arg in enumerate(extra[:-1]) if arg == "--out"]
+    out = Path(outs[-1]) if outs else runs / task  # the last --out given wins, as in cgcnn train
     if (out / "checkpoint.pt").is_file() or (out / "member-0" / "checkpoint.pt").is_file():
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -202,7 +201,7 @@ def learning_curve(work: Path, runs: Path, threads: int, sizes: list, recipe_siz
             continue
         extra = [*VARIANTS[variant], "--split-file", str(lc_split(work, size)), "--out", str(out),
                  "--epochs", str(lc_epochs(size))]
-        run("formation-energy", work, runs, threads, extra, out)
+        run("formation-energy", work, runs, threads, extra)
 
 
 # ---------------------------------------------------------------- report and ship

@@ -207,8 +207,8 @@ def run_demo(args):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "models": run_models, "explain": run_explain,
-                "screen": run_screen, "demo": run_demo}
+    handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "models": run_models,
+                "explain": run_explain, "screen": run_screen, "demo": run_demo}
     try:
         handlers[args.command](args)
     except CgcnnError as exc:

@@ -73,7 +73,7 @@ def explain_files(model_path, inputs, out_path, atom_init=None) -> dict:
         found = [contributions(member, [graph]) for member in predictor.models]
         shares, method = torch.stack([f[0].detach() for f in found]).mean(0), found[0][1]
         frac = np.linalg.solve(np.asarray(crystal.lattice).T, np.asarray(crystal.cart_coords).T).T
-        for site, (z, xyz, share) in enumerate(zip(crystal.atomic_numbers, frac, shares.detach().numpy())):
+        for site, (z, xyz, share) in enumerate(zip(crystal.atomic_numbers, frac, shares.numpy())):
             rows.append([crystal_id, site, Element.from_Z(int(z)).symbol, *(f"{v:.6f}" for v in xyz),
                          *(f"{v:.6g}" for v in share), method])
     write_csv(out_path, ["id", "site", "element", "x", "y", "z", *names, "method"], rows)

@@ -38,6 +38,18 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
     return result
 
 
+def spread_ranking(task: str, targets, mean, spread) -> list:
+    """Spearman correlation of an ensemble's |error| with its members' σ, per target (for classes: of
+    P(class 1)); how well the spread ranks the errors."""
+    from scipy.stats import spearmanr
+
+    if task == "classification":
+        errors = np.abs((targets.astype(int) == 1).astype(float) - mean[:, 1])
+        return [float(spearmanr(errors, spread[:, 1]).statistic)]
+    return [float(spearmanr(np.abs(mean[:, k] - targets[:, k]), spread[:, k]).statistic)
+            for k in range(targets.shape[1])]
+
+
 def metrics_for(task: str, targets: np.ndarray, outputs: np.ndarray, names) -> dict:
     if task == "classification":
         return classification_metrics(targets, outputs)

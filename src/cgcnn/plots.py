@@ -66,12 +66,12 @@ def roc_plot(labels, scores, path, title=None) -> None:
 def learning_curve_plot(curves: dict, path, label="test MAE", title=None) -> None:
     """{name: [(training size, error), ...]} on log-log axes (the paper's Fig. 2b)."""
     plt = _pyplot()
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
     fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
     for name, points in curves.items():
         sizes, errors = zip(*sorted(points))
         ax.plot(sizes, errors, marker="o", label=name)
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(sorted({size for points in curves.values() for size, _ in points}))

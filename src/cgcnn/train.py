@@ -23,7 +23,7 @@ from .elements import missing_elements, unknown_elements_error
 from .store import open_or_build
 from .errors import CgcnnError, InputError
 from .graph import GraphParams
-from .metrics import metrics_for
+from .metrics import metrics_for, spread_ranking
 from .model import CrystalGraphConvNet, ModelConfig
 from .predict import SKIPPED_HEADER, prediction_columns, write_predictions
 
@@ -445,18 +445,31 @@ def _restore(run_dir, model, optimizer, scheduler, shuffle, split_ids) -> dict:
 def finish(run: Run, device, loss_fn) -> dict:
     """Evaluate the best model on the test split; write metrics JSON and test predictions CSV."""
     best, _, metadata = model_from_file(run.run_dir / BEST)
-    best = best.to(device)
-    task = best.config.task
-    train_targets = run.datasets["train"].targets[run.datasets["train"].indices].numpy()
-    result = {"task": task, "best_epoch": int(metadata["epoch"]), "n_train": len(run.datasets["train"]),
-              "n_val": len(run.datasets["val"]), "n_test": len(run.datasets["test"])}
-    test = run.datasets["test"]
+    return write_test_report(run, [best], device, loss_fn,
+                             {"task": best.config.task, "best_epoch": int(metadata["epoch"])})
+
+
+def write_test_report(run: Run, models: list, device, loss_fn, result: dict) -> dict:
+    """Evaluate the models on the test split, add the metrics to `result` and write it (metrics JSON) with
+    the test predictions CSV. Several models are an ensemble: their mean is scored, each member too, and
+    how well their spread ranks the errors."""
+    task, names = models[0].config.task, run.target_names
+    train, test = run.datasets["train"], run.datasets["test"]
+    result.update(n_train=len(train), n_val=len(run.datasets["val"]), n_test=len(test))
     if len(test):
-        _, outputs, targets, order = evaluate(best, batches(run, "test"), loss_fn, device)
-        result["test"] = metrics_for(task, targets, outputs, run.target_names)
-        result["test_mean_baseline"] = _baseline(task, train_targets, targets, run.target_names)
+        outputs = []
+        for model in models:
+            _, values, targets, order = evaluate(model.to(device), batches(run, "test"), loss_fn, device)
+            outputs.append(values)
+        mean = np.mean(outputs, axis=0)
+        spread = np.std(outputs, axis=0) if len(models) > 1 else None
+        result["test"] = metrics_for(task, targets, mean, names)
+        if spread is not None:
+            result["members_test"] = [metrics_for(task, targets, o, names) for o in outputs]
+            result["spread_vs_error_spearman"] = spread_ranking(task, targets, mean, spread)
+        result["test_mean_baseline"] = _baseline(task, train.targets[train.indices].numpy(), targets, names)
         ids = [run.ids[test.indices[k]] for k in order]
-        write_predictions(run.run_dir / TEST_PREDICTIONS, ids, *_test_columns(task, run.target_names, targets, outputs))
+        write_predictions(run.run_dir / TEST_PREDICTIONS, ids, *_test_columns(task, names, targets, mean, spread))
     write_text(run.run_dir / METRICS, json.dumps(result, indent=2) + "\n")
     return result
 
@@ -470,13 +483,16 @@ def _baseline(task, train_targets, targets, names) -> dict:
     return metrics_for(task, targets, np.tile(train_targets.mean(0), (len(targets), 1)), names)
 
 
-def _test_columns(task, names, targets, outputs) -> tuple:
-    """(prediction columns, target columns): `target`/`prediction`, or `target_<name>`/`prediction_<name>`."""
+def _test_columns(task, names, targets, outputs, spread=None) -> tuple:
+    """(prediction columns, target columns): `target`/`prediction`, or `target_<name>`/`prediction_<name>`;
+    an ensemble's `spread` adds `std` (or `std_<name>`) columns."""
     if task == "classification" or len(names) == 1:
         truth = targets if targets.ndim == 1 else targets[:, 0]
-        return prediction_columns(task, names, outputs), {"target": truth}
-    return ({f"prediction_{n}": outputs[:, k] for k, n in enumerate(names)},
-            {f"target_{n}": targets[:, k] for k, n in enumerate(names)})
+        return prediction_columns(task, names, outputs, spread), {"target": truth}
+    columns = {f"prediction_{n}": outputs[:, k] for k, n in enumerate(names)}
+    if spread is not None:
+        columns.update({f"std_{n}": spread[:, k] for k, n in enumerate(names)})
+    return columns, {f"target_{n}": targets[:, k] for k, n in enumerate(names)}
 
 
 def element_features_for(dataset, atom_init=None) -> torch.Tensor:

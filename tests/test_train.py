@@ -58,6 +58,13 @@ def test_resume_continues_to_the_same_weights(tiny100, tmp_path):
         torch.testing.assert_close(b["model"][key], value, rtol=0, atol=1e-6, equal_nan=True, msg=key)
     assert [r["epoch"] for r in csv.DictReader(open(tmp_path / "halves" / "log.csv"))] == ["1", "2", "3", "4"]
 
+    # killed after the last checkpoint but before its log line: resuming the finished run restores the log
+    log = tmp_path / "halves" / "log.csv"
+    log.write_text("".join(log.read_text().splitlines(keepends=True)[:-1]))
+    train(data, tmp_path / "halves", ModelConfig(n_conv=2), TrainConfig(epochs=4, **cfg), resume=True,
+          progress=False)
+    assert [r["epoch"] for r in csv.DictReader(open(log))] == ["1", "2", "3", "4"]
+
 
 def test_metal_classification_with_eq4_from_a_table(tiny100, tmp_path, capsys):
     rows = list(csv.reader(open(tiny100 / "id_prop.csv")))

@@ -364,6 +364,8 @@ def _train_loop(run: Run, context, model_config, cfg, resume, progress) -> dict:
     state = {"epoch": 0, "best_score": math.inf, "best_epoch": 0, "history": []}
     if resume:
         state = _restore(run_dir, model, optimizer, scheduler, shuffle, split_ids)
+        if context.main:  # a kill between checkpoint and log leaves the log an epoch behind
+            write_log(run_dir / LOG, state["history"])
     train_batches = batches(run, "train", True, shuffle, context)
     val_batches = batches(run, "val")
     epochs = tqdm(range(state["epoch"], cfg.epochs), desc="epochs", unit="epoch", disable=not progress,

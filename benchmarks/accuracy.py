@@ -12,7 +12,9 @@ elastic moduli) into --work and writes two tables (id = Materials Project id, st
 The 60/20/20 splits are fixed (seed 2018) and committed in benchmarks/splits/, so anyone re-runs the same
 crystals. `run TASK` trains with `cgcnn train ... --split-file` (the exact command is printed and stored
 in the run folder), resuming where a checkpoint exists; the run folder keeps best.pt, log.csv,
-test_metrics.json and test_predictions.csv. `report` gathers every finished run into docs/RESULTS.md and copies
+test_metrics.json and test_predictions.csv. `run TASK --member K` trains one member of an ensemble task
+alone, so members can train at once (one process each); `run TASK` then bundles the finished members.
+`report` gathers every finished run into docs/RESULTS.md and copies
 the models into src/cgcnn/data/models/ (loadable by name). Set CGCNN_BENCHMARK_WORK or --work for the data.
 """
 
@@ -42,7 +44,7 @@ RECIPE = ["--optim", "adamw", "--lr", "2e-3", "--weight-decay", "1e-5", "--sched
           "--warmup-epochs", "3", "--loss", "l1", "--batch-size", "128", "--compile"]
 TASKS = {
     "formation-energy": {"table": "mp37k", "target": "formation_energy_per_atom", "unit": "eV/atom",
-                         "epochs": 200, "paper": 0.039},
+                         "epochs": 200, "paper": 0.039, "args": ["--ensemble", "3"]},
     "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "epochs": 60, "paper": 0.388},
     "metal-classifier": {"table": "mp37k", "target": "is_metal", "unit": "P(metal)", "epochs": 30, "paper": 0.95,
                          "args": ["--task", "classification"]},
@@ -129,12 +131,17 @@ def prepare(work: Path) -> None:
 # ---------------------------------------------------------------- run
 
 
-def command(task: str, work: Path, runs: Path, extra: list) -> list:
+def command(task: str, work: Path, runs: Path, extra: list, member: int | None = None) -> list:
+    """The task's `cgcnn train` command; with `member`, that one ensemble member alone (seed k, member-k)."""
     spec = TASKS[task]
+    args, out = spec.get("args", []), runs / task
+    if member is not None:
+        k = args.index("--ensemble")
+        args, out = [*args[:k], *args[k + 2:], "--init-seed", str(member)], out / f"member-{member}"
     return [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(work / f"{spec['table']}.csv"),
             "--structure-column", "structure", "--targets", spec["target"],
-            "--split-file", str(SPLITS / f"{spec['table']}.json"), "--out", str(runs / task),
-            "--epochs", str(spec["epochs"]), *RECIPE, *spec.get("args", []), *extra]
+            "--split-file", str(SPLITS / f"{spec['table']}.json"), "--out", str(out),
+            "--epochs", str(spec["epochs"]), *RECIPE, *args, *extra]
 
 
 def portable(text: str, work: Path = DEFAULT_WORK) -> str:
@@ -142,11 +149,11 @@ def portable(text: str, work: Path = DEFAULT_WORK) -> str:
     return text.replace(str(work), "$WORK").replace(str(ROOT) + "/", "")
 
 
-def run(task: str, work: Path, runs: Path, threads: int, extra: list) -> None:
+def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: int | None = None) -> None:
     """Train TASK (later options override the task's), resuming a run folder that holds a checkpoint."""
-    cmd = command(task, work, runs, extra)
-    outs = [extra[k + 1] for k, arg in enumerate(extra[:-1]) if arg == "--out"]
-    out = Path(outs[-1]) if outs else runs / task  # the last --out given wins, as in cgcnn train
+    cmd = command(task, work, runs, extra, member)
+    outs = [cmd[k + 1] for k, arg in enumerate(cmd[:-1]) if arg == "--out"]
+    out = Path(outs[-1])  # the last --out given wins, as in cgcnn train
     if (out / "checkpoint.pt").is_file() or (out / "member-0" / "checkpoint.pt").is_file():
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -199,7 +206,7 @@ def learning_curve(work: Path, runs: Path, threads: int, sizes: list, recipe_siz
         out = runs / "learning-curve" / f"{variant}-{size}"
         if (out / "test_metrics.json").is_file():
             continue
-        extra = [*VARIANTS[variant], "--split-file", str(lc_split(work, size)), "--out", str(out),
+        extra = [*VARIANTS[variant], "--ensemble", "1", "--split-file", str(lc_split(work, size)), "--out", str(out),
                  "--epochs", str(lc_epochs(size))]
         run("formation-energy", work, runs, threads, extra)
 
@@ -212,7 +219,8 @@ def run_summary(task: str, folder: Path) -> dict:
     metrics = json.loads((folder / "test_metrics.json").read_text())
     logs = sorted(folder.glob("member-*/log.csv")) or [folder / "log.csv"]
     seconds = sum(float(row.split(",")[-1]) for log in logs for row in log.read_text().splitlines()[1:])
-    history = json.loads((folder / "benchmark_runs.json").read_text()) if (folder / "benchmark_runs.json").is_file() else []
+    timings = sorted(folder.glob("member-*/benchmark_runs.json")) + [folder / "benchmark_runs.json"]
+    history = [h for path in timings if path.is_file() for h in json.loads(path.read_text())]
     spec = TASKS.get(task, {})
     return {"task": task, "target": spec.get("target"), "unit": spec.get("unit"), "paper": spec.get("paper"),
             "metrics": metrics, "epoch_seconds_total": round(seconds, 1),
@@ -229,6 +237,7 @@ def main(argv=None) -> None:
     p = sub.add_parser("run")
     p.add_argument("task", choices=list(TASKS))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--member", type=int, metavar="K", help="train ensemble member K alone (to run members at once)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="further `cgcnn train` options (after --)")
     p = sub.add_parser("learning-curve")
     p.add_argument("--sizes", type=int, nargs="+", default=LC_SIZES)
@@ -238,7 +247,7 @@ def main(argv=None) -> None:
     if args.step == "prepare":
         prepare(args.work)
     elif args.step == "run":
-        run(args.task, args.work, args.runs, args.threads, [a for a in args.extra if a != "--"])
+        run(args.task, args.work, args.runs, args.threads, [a for a in args.extra if a != "--"], args.member)
     elif args.step == "learning-curve":
         learning_curve(args.work, args.runs, args.threads, args.sizes)
     else:

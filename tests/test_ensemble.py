@@ -91,6 +91,14 @@ def test_ensemble_trains_members_and_reports_mean_and_spread(tiny100, tmp_path, 
         assert float(again[row["id"]]["std"]) == pytest.approx(float(row["std"]), abs=1e-4)
     assert load_model(run / "ensemble.pt").is_ensemble
 
+    # member k alone, e.g. on another machine: --init-seed k gives the same weights as the ensemble's member k
+    code, _, err = run_cli(["--no-progress", "train", data, "--out", tmp_path / "solo", "--epochs", "6", "--optim",
+                            "adam", "--lr", "3e-3", "--batch-size", "16", "--n-conv", "2", "--init-seed", "1"], capsys)
+    assert code == 0, err
+    solo = model_from_file(tmp_path / "solo" / "best.pt")[0].state_dict()
+    for key, value in model_from_file(run / "member-1" / "best.pt")[0].state_dict().items():
+        np.testing.assert_allclose(solo[key], value, atol=1e-6, err_msg=key)
+
     # a finished ensemble resumes to the same result without training again
     code, out, err = run_cli(["--no-progress", "train", data, "--out", run, "--epochs", "6", "--optim", "adam",
                               "--lr", "3e-3", "--batch-size", "16", "--n-conv", "2", "--ensemble", "3", "--resume"],

@@ -47,6 +47,10 @@ def test_resume_continues_to_the_same_weights(tiny100, tmp_path):
     cfg = dict(FAST, scheduler="step", lr_milestones=[3])
     train(data, tmp_path / "straight", ModelConfig(n_conv=2), TrainConfig(epochs=4, **cfg), progress=False)
     train(data, tmp_path / "halves", ModelConfig(n_conv=2), TrainConfig(epochs=2, **cfg), progress=False)
+    # a checkpoint from before the closed-form schedule held a MultiStepLR state: it resumes the same
+    old = safe_load(tmp_path / "halves" / "checkpoint.pt")
+    old["scheduler"] = {"milestones": {3: 1}, "gamma": 0.1, "base_lrs": [3e-3], "last_epoch": 2}
+    torch.save(old, tmp_path / "halves" / "checkpoint.pt")
     with pytest.raises(Exception, match="already holds a training run"):
         train(data, tmp_path / "halves", ModelConfig(n_conv=2), TrainConfig(epochs=4, **cfg), progress=False)
     train(data, tmp_path / "halves", ModelConfig(n_conv=2), TrainConfig(epochs=4, **cfg), resume=True,

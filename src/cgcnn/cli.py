@@ -55,6 +55,8 @@ def _add_training_options(p):
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--ensemble", type=int, default=1, metavar="K",
                    help="train K models from seeds seed..seed+K-1 on one split; predictions give mean and std")
+    g.add_argument("--init-seed", type=int, help="seed of the weights and shuffling alone (default: --seed); "
+                   "train ensemble member k elsewhere with --init-seed SEED+k --out RUN/member-k")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
     g.add_argument("--loader-workers", type=int, default=0, help="data-loader processes during training")
     g.add_argument("--max-batch-atoms", type=int, help="cap on atoms per batch (a larger crystal goes alone)")
@@ -139,7 +141,8 @@ def _configs(args):
         momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
         lr_milestones=args.lr_milestones, loss=args.loss, patience=args.patience, split=args.split,
         split_file=args.split_file, warmup_epochs=args.warmup_epochs, ensemble=args.ensemble,
-        seed=args.seed, device=args.device, workers=args.workers, loader_workers=args.loader_workers,
+        seed=args.seed, init_seed=args.init_seed, device=args.device, workers=args.workers,
+        loader_workers=args.loader_workers,
         max_batch_atoms=args.max_batch_atoms, cache_dir=args.cache_dir, compile=args.compile,
         skip_bad=args.skip_bad,
     )

@@ -385,7 +385,7 @@ def _train_loop(run: Run, context, model_config, cfg, resume, progress) -> dict:
                 save_model(model, run_dir / BEST, run.target_names, _metadata(run, epoch + 1))
         state["epoch"] = epoch + 1
         if context.main:
-            _save_checkpoint(run_dir, model, optimizer, scheduler, shuffle, state, split_ids, cfg, model_config)
+            _save_checkpoint(run_dir, model, optimizer, shuffle, state, split_ids, cfg, model_config)
             write_log(run_dir / LOG, state["history"])
         epochs.set_postfix({k: v for k, v in row.items() if k.startswith("val_")})
         patience_out = bool(cfg.patience) and state["epoch"] - state["best_epoch"] >= cfg.patience
@@ -411,12 +411,11 @@ def _metadata(run: Run, epoch: int) -> dict:
     return {"epoch": epoch, "n_train": len(run.datasets["train"]), "train_config": asdict(run.cfg)}
 
 
-def _save_checkpoint(run_dir, model, optimizer, scheduler, shuffle, state, split_ids, cfg, model_config):
+def _save_checkpoint(run_dir, model, optimizer, shuffle, state, split_ids, cfg, model_config):
     save_torch(
         {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
             "shuffle_rng": shuffle.get_state(),
             "torch_rng": torch.get_rng_state(),
             "state": state,
@@ -437,7 +436,9 @@ def _restore(run_dir, model, optimizer, scheduler, shuffle, split_ids) -> dict:
         optimizer.load_state_dict(saved["optimizer"])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise InputError(run_dir / CHECKPOINT, f"cannot resume: the model settings differ ({exc})") from None
-    scheduler.load_state_dict(saved["scheduler"])
+    # the rate is a closed-form function of the epoch, so the epoch alone restores the schedule (also for
+    # checkpoints that saved an older MultiStepLR or CosineAnnealingLR state)
+    scheduler.last_epoch = saved["state"]["epoch"]
     shuffle.set_state(saved["shuffle_rng"])
     torch.set_rng_state(saved["torch_rng"])
     log.info("resuming after epoch %d", saved["state"]["epoch"])

@@ -206,6 +206,7 @@ def learning_curve(work: Path, runs: Path, threads: int, sizes: list, recipe_siz
         out = runs / "learning-curve" / f"{variant}-{size}"
         if (out / "test_metrics.json").is_file():
             continue
+        # one model per point: "--ensemble 1" overrides the formation-energy task's ensemble of 3
         extra = [*VARIANTS[variant], "--ensemble", "1", "--split-file", str(lc_split(work, size)), "--out", str(out),
                  "--epochs", str(lc_epochs(size))]
         run("formation-energy", work, runs, threads, extra)

@@ -39,7 +39,7 @@ def test_shipped_formation_energy_and_band_gap_models_predict_real_crystals(tiny
     assert code == 0, err
     predicted = np.array([float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "fe.csv"))])
     # mp-tiny100: 100 Materials Project crystals, 42 of them in the models' training split
-    assert np.mean(np.abs(predicted - formation)) < 0.06  # measured 0.031
+    assert np.mean(np.abs(predicted - formation)) < 0.06  # measured 0.026 (the ensemble of 3)
     band_gap = load_model("band-gap").predict_items(paths, [str(p) for p in paths])[:, 0]
     assert np.mean(np.abs(band_gap - gap)) < 0.4  # measured 0.26
     metal = load_model("metal-classifier").predict_items(paths, [str(p) for p in paths])[:, 1]

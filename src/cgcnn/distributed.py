@@ -29,12 +29,17 @@ class Context:
         return self.rank == 0
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun numbers it; 0 when launched alone."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def start(device: str) -> Context:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); a no-op otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Context()
-    context = Context(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    context = Context(launched_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else "gloo"
         dist.init_process_group(backend)

@@ -6,12 +6,12 @@ well that spread ranks the actual errors (Spearman rank correlation of |error| w
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 
 from .atomic import write_text
 from .checkpoint import model_from_file, save_ensemble
+from .distributed import launched_rank
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def fit_ensemble(dataset, model_config, cfg, element_features, run_dir, *, sourc
         member_cfg = replace(cfg, ensemble=1, init_seed=init_seed(cfg) + k)
         fit(dataset, replace(model_config), member_cfg, element_features, folder, source=source,
             resume=(folder / CHECKPOINT).exists(), progress=progress)
-    if os.environ.get("RANK", "0") != "0":  # under torchrun the first process alone writes the ensemble
+    if launched_rank() != 0:  # under torchrun the first process alone writes the ensemble
         return {}
     return evaluate_ensemble(dataset, model_config, cfg, element_features, run_dir, source, progress)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from accuracy import LC_CRYSTAL_PASSES, LC_VAL, ROOT, TASKS, lc_epochs, run_summary
-from cgcnn.plots import learning_curve_plot, parity_plot, roc_plot
+from cgcnn.apps.plots import learning_curve_plot, parity_plot, roc_plot
 
 FIGURES, RESULTS = ROOT / "docs" / "figures", ROOT / "benchmarks" / "results"
 MODELS = ROOT / "src" / "cgcnn" / "data" / "models"

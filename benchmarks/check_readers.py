@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from cgcnn.crystal import Crystal, read_cif_fast  # noqa: E402
+from cgcnn.io.crystal import Crystal, read_cif_fast  # noqa: E402
 
 
 def compare(path):

@@ -53,8 +53,8 @@ def main():
     parser.add_argument("--out", default="crosscheck_original.json")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from cgcnn.predict import load_model
-    from cgcnn.structures import collect_structures
+    from cgcnn.apps.predict import load_model
+    from cgcnn.io.structures import collect_structures
 
     models = sorted(glob.glob(os.path.join(args.models, "*.pth.tar")))
     with tempfile.TemporaryDirectory() as tmp:

@@ -47,13 +47,13 @@ def _rss_mb(who=resource.RUSAGE_SELF) -> float:
 
 
 def featurize_ours(folder, workers):
-    from cgcnn.featurize import build_graphs
-    from cgcnn.graph import GraphParams
-    from cgcnn.structures import load_dataset
+    from cgcnn.graphs.featurize import build_graphs
+    from cgcnn.config import GraphConfig
+    from cgcnn.io.structures import load_dataset
 
     data = load_dataset(folder)
     start = time.perf_counter()
-    graphs = build_graphs(data.items, data.sources, GraphParams(), workers=workers, progress=False)
+    graphs = build_graphs(data.items, data.sources, GraphConfig(), workers=workers, progress=False)
     seconds = time.perf_counter() - start
     return {"crystals": len(graphs), "seconds": seconds}
 
@@ -78,7 +78,7 @@ def original_item(path, table, radius=8.0, max_nbr=12):
 
 
 def featurize_original(folder):
-    from cgcnn.elements import default_table
+    from cgcnn.graphs.elements import default_table
 
     table = {z: row for z, row in default_table().items()}
     files = sorted(Path(folder).glob("*.cif"))
@@ -124,15 +124,15 @@ print(json.dumps({"crystals": len(items), "seconds": time.perf_counter() - start
 def train_ours(folder, autocast=False, compiled=False):
     import torch
 
-    from cgcnn.data import GraphDataset, loader
-    from cgcnn.elements import default_table, table_to_tensor
-    from cgcnn.featurize import build_graphs
-    from cgcnn.graph import GraphParams
+    from cgcnn.graphs.batching import GraphDataset, loader
+    from cgcnn.graphs.elements import default_table, table_to_tensor
+    from cgcnn.graphs.featurize import build_graphs
+    from cgcnn.config import GraphConfig
     from cgcnn.model import CrystalGraphConvNet, ModelConfig
-    from cgcnn.train import train_epoch
+    from cgcnn.training.loop import train_epoch
 
     data = load(folder)
-    graphs = build_graphs(data.items, data.sources, GraphParams(), workers=1, progress=False)
+    graphs = build_graphs(data.items, data.sources, GraphConfig(), workers=1, progress=False)
     targets = torch.tensor(data.targets, dtype=torch.float32)
     torch.manual_seed(0)
     model = CrystalGraphConvNet(ModelConfig(), table_to_tensor(default_table()))
@@ -152,7 +152,7 @@ def train_ours(folder, autocast=False, compiled=False):
 
 
 def load(folder):
-    from cgcnn.structures import load_dataset
+    from cgcnn.io.structures import load_dataset
 
     return load_dataset(folder)
 
@@ -201,7 +201,7 @@ def original_model(orig_len=92, nbr_len=41, a=64, h=128, n_conv=3):
 def train_original(folder):
     import torch
 
-    from cgcnn.elements import default_table
+    from cgcnn.graphs.elements import default_table
 
     table = default_table()
     data = load(folder)
@@ -231,7 +231,7 @@ def train_original(folder):
 def featurize_all(folder, workers, cache):
     import threading
 
-    from cgcnn.featurize import featurize
+    from cgcnn.graphs.featurize import featurize
 
     peak, done = [0.0], threading.Event()
 

@@ -28,14 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from cgcnn.explain import explain_files  # noqa: E402
+from cgcnn.apps.explain import explain_files  # noqa: E402
 from cgcnn.model import ModelConfig  # noqa: E402
-from cgcnn.perovskites import (  # noqa: E402
+from cgcnn.apps.perovskites import (  # noqa: E402
     ANIONS, enrichment, group_rule, lattice_constants_from, screen, site_maps, site_roles,
 )
-from cgcnn.plots import periodic_table_heatmap  # noqa: E402
-from cgcnn.predict import predict_files  # noqa: E402
-from cgcnn.train import TrainConfig, train  # noqa: E402
+from cgcnn.apps.plots import periodic_table_heatmap  # noqa: E402
+from cgcnn.apps.predict import predict_files  # noqa: E402
+from cgcnn import TrainConfig, train  # noqa: E402
 
 
 def tables(archive: Path, work: Path):

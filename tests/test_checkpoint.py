@@ -6,9 +6,9 @@ import sys
 import pytest
 import torch
 
-from cgcnn.checkpoint import safe_load, save_model
+from cgcnn.model import safe_load, save_model
 from cgcnn.errors import InputError
-from cgcnn.predict import load_model
+from cgcnn.apps.predict import load_model
 from test_model import random_predictor
 
 

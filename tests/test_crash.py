@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from cgcnn.checkpoint import safe_load
+from cgcnn.model import safe_load
 from test_cli import small_dataset
 
 pytestmark = pytest.mark.slow

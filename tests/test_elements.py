@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from cgcnn.elements import BINS, FEATURE_LENGTH, default_table, generate_default_table, load_table_file
+from cgcnn.graphs.elements import BINS, FEATURE_LENGTH, default_table, generate_default_table, load_table_file
 from cgcnn.errors import InputError
 
 # Where the generated table differs from the original atom_init.json, and why (see README):

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from cgcnn import load_model
-from cgcnn.checkpoint import model_from_file
+from cgcnn.model import model_from_file
 from cgcnn.errors import InputError
 from cgcnn.model import ModelConfig
-from cgcnn.train import TrainConfig, lr_factor, train
+from cgcnn import TrainConfig, train
+from cgcnn.training import lr_factor
 from test_cli import run_cli, small_dataset
 
 FAST = dict(optimizer="adam", lr=3e-3, scheduler="cosine", batch_size=16)
@@ -109,8 +110,8 @@ def test_ensemble_trains_members_and_reports_mean_and_spread(tiny100, tmp_path, 
 
 
 def test_single_model_loader_refuses_an_ensemble_with_a_clear_error(tmp_path, tiny100):
-    from cgcnn.checkpoint import save_ensemble, save_model
-    from cgcnn.elements import default_table, table_to_tensor
+    from cgcnn.model import save_ensemble, save_model
+    from cgcnn.graphs.elements import default_table, table_to_tensor
     from cgcnn.model import CrystalGraphConvNet
 
     model = CrystalGraphConvNet(ModelConfig(n_conv=1), table_to_tensor(default_table()))

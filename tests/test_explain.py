@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from cgcnn.checkpoint import save_model
+from cgcnn.model import save_model
 from cgcnn.cli import main
-from cgcnn.elements import default_table, table_to_tensor
+from cgcnn.graphs.elements import default_table, table_to_tensor
 from cgcnn.model import CrystalGraphConvNet, ModelConfig
 from test_cli import small_dataset
 
@@ -25,7 +25,7 @@ def model_file(tmp_path, seed=1, **config):
 
 
 def ensemble_file(tmp_path, **config):
-    from cgcnn.checkpoint import save_ensemble
+    from cgcnn.model import save_ensemble
 
     save_ensemble([model_file(tmp_path, seed, **config) for seed in (1, 2, 3)], tmp_path / "ensemble.pt")
     return tmp_path / "ensemble.pt"

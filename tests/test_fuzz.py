@@ -12,15 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cgcnn.crystal import Crystal, load_crystal
+from cgcnn.io.crystal import Crystal, load_crystal
 from cgcnn.errors import InputError
-from cgcnn.graph import GraphParams, build_graph
+from cgcnn.config import GraphConfig
+from cgcnn.graphs.graph import build_graph
 from conftest import TINY
 
 EXAMPLES = int(os.environ.get("CGCNN_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 TRIED = {"inputs": 0}
-SMALL = GraphParams(radius=5.0)  # keeps each try fast; the code paths are the same
+SMALL = GraphConfig(radius=5.0)  # keeps each try fast; the code paths are the same
 
 
 def must_read_or_refuse(path):

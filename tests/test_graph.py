@@ -5,7 +5,8 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from cgcnn.errors import InputError
-from cgcnn.graph import GraphParams, build_graph
+from cgcnn.config import GraphConfig
+from cgcnn.graphs.graph import build_graph
 from conftest import brute_force_neighbors, read_cif
 
 CELLS = {
@@ -30,7 +31,7 @@ def _by_center(i, j, d, n):
 @pytest.mark.parametrize("name", list(CELLS))
 def test_all_neighbors_match_brute_force(name, backend):
     structure = CELLS[name]
-    graph = build_graph(structure, GraphParams(radius=6.0, max_neighbors=10**6, backend=backend))
+    graph = build_graph(structure, GraphConfig(radius=6.0, max_neighbors=10**6, backend=backend))
     i, j, d = zip(*brute_force_neighbors(structure, 6.0))
     expected = _by_center(i, j, d, len(structure))
     got = _by_center(graph.edge_index[0].tolist(), graph.edge_index[1].tolist(), graph.distances.tolist(),
@@ -44,7 +45,7 @@ def test_all_neighbors_match_brute_force(name, backend):
 @pytest.mark.parametrize("name", list(CELLS))
 def test_keeps_the_twelve_nearest(name, backend):
     structure = CELLS[name]
-    graph = build_graph(structure, GraphParams(backend=backend))
+    graph = build_graph(structure, GraphConfig(backend=backend))
     i, j, d = map(np.array, zip(*brute_force_neighbors(structure, 8.0)))
     for atom in range(len(structure)):
         mine = np.sort(graph.distances[graph.edge_index[0] == atom].numpy())

@@ -146,7 +146,7 @@ def test_skip_bad_in_prediction(tiny100, tmp_path, capsys, original):
 
 
 def test_five_thousand_atom_cell_is_handled(tmp_path):
-    from cgcnn.graph import build_graph
+    from cgcnn.graphs.graph import build_graph
     from test_model import random_predictor
 
     # rock salt: the 12 nearest of each atom are unambiguous up to equivalent atoms

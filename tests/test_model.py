@@ -4,10 +4,10 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch.nn import functional as F
 
-from cgcnn.checkpoint import safe_load
-from cgcnn.elements import default_table, load_table_file, table_to_tensor
+from cgcnn.model import safe_load
+from cgcnn.graphs.elements import default_table, load_table_file, table_to_tensor
 from cgcnn.model import CrystalGraphConvNet, ModelConfig
-from cgcnn.predict import Predictor, load_model
+from cgcnn.apps.predict import Predictor, load_model
 from conftest import read_cif
 
 

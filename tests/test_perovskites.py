@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from cgcnn.checkpoint import save_model
+from cgcnn.model import save_model
 from cgcnn.cli import main
-from cgcnn.elements import default_table, table_to_tensor
+from cgcnn.graphs.elements import default_table, table_to_tensor
 from cgcnn.model import CrystalGraphConvNet, ModelConfig
-from cgcnn.perovskites import anion_sites, candidates, cubic_cell, enrichment, group_rule, site_maps, site_roles
+from cgcnn.apps.perovskites import anion_sites, candidates, cubic_cell, enrichment, group_rule, site_maps, site_roles
 
 
 def test_site_roles_find_the_octahedral_b_site():
@@ -62,15 +62,15 @@ def test_screen_command_ranks_candidates(tmp_path, capsys):
 
 
 def test_periodic_table_heatmap(tmp_path):
-    from cgcnn.plots import periodic_table_heatmap
+    from cgcnn.apps.plots import periodic_table_heatmap
 
     periodic_table_heatmap({"Sr": -0.4, "Ti": 0.3, "La": 0.1}, tmp_path / "map.png", "test", "eV")
     assert (tmp_path / "map.png").stat().st_size > 20_000
 
 
 def test_screen_with_an_ensemble_reports_its_spread(tmp_path):
-    from cgcnn.checkpoint import save_ensemble
-    from cgcnn.perovskites import screen
+    from cgcnn.model import save_ensemble
+    from cgcnn.apps.perovskites import screen
 
     paths = []
     for seed in (0, 1):

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from cgcnn.cli import main
-from cgcnn.data import CappedBatches
-from cgcnn.graph import GraphParams, build_graph
-from cgcnn.store import GraphStore, StoreCorrupt, open_or_build
-from cgcnn.structures import load_dataset
+from cgcnn.graphs.batching import CappedBatches
+from cgcnn.config import GraphConfig
+from cgcnn.graphs.graph import build_graph
+from cgcnn.graphs.featurize import graph_store
+from cgcnn.graphs.store import GraphStore, StoreCorrupt
+from cgcnn.io.structures import load_dataset
 from conftest import read_cif
 from test_cli import small_dataset
 
@@ -27,22 +29,22 @@ def same_graphs(a, b):
 
 
 def test_store_holds_the_graphs_and_is_reused(dataset, tmp_path, caplog):
-    params = GraphParams()
-    store = open_or_build(dataset, params, tmp_path / "cache", workers=2, progress=False)
+    params = GraphConfig()
+    store = graph_store(dataset, params, tmp_path / "cache", workers=2, progress=False)
     assert len(store) == 80
     for k in (0, 17, 79):
         assert same_graphs(store[k], build_graph(read_cif(dataset.items[k]), params))
-    with caplog.at_level(logging.INFO, logger="cgcnn.store"):
-        again = open_or_build(dataset, params, tmp_path / "cache", workers=2, progress=False)
+    with caplog.at_level(logging.INFO, logger="cgcnn.graphs.store"):
+        again = graph_store(dataset, params, tmp_path / "cache", workers=2, progress=False)
     assert "reused" in caplog.text and again.path == store.path
-    other = open_or_build(dataset, GraphParams(radius=6.0), tmp_path / "cache", workers=1, progress=False)
+    other = graph_store(dataset, GraphConfig(radius=6.0), tmp_path / "cache", workers=1, progress=False)
     assert other.path != store.path  # parameters are part of the key
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip a byte", "garbage"])
 def test_damaged_store_is_detected_and_rebuilt(dataset, tmp_path, caplog, damage):
-    params = GraphParams()
-    store = open_or_build(dataset, params, tmp_path / "cache", workers=1, progress=False)
+    params = GraphConfig()
+    store = graph_store(dataset, params, tmp_path / "cache", workers=1, progress=False)
     path, reference = store.path, store[5]
     del store
     data = bytearray(path.read_bytes())
@@ -55,8 +57,8 @@ def test_damaged_store_is_detected_and_rebuilt(dataset, tmp_path, caplog, damage
     path.write_bytes(bytes(data))
     with pytest.raises(StoreCorrupt):
         GraphStore(path)
-    with caplog.at_level(logging.WARNING, logger="cgcnn.store"):
-        rebuilt = open_or_build(dataset, params, tmp_path / "cache", workers=1, progress=False)
+    with caplog.at_level(logging.WARNING, logger="cgcnn.graphs.store"):
+        rebuilt = graph_store(dataset, params, tmp_path / "cache", workers=1, progress=False)
     assert "damaged" in caplog.text and "rebuilding" in caplog.text
     assert same_graphs(rebuilt[5], reference)
 
@@ -89,5 +91,5 @@ def test_abandoned_build_folders_are_removed(dataset, tmp_path):
         (folder / "atomic_numbers").write_bytes(b"\0" * 10)
     for p in (old / "atomic_numbers", old):
         os.utime(p, (0, 0))  # written long ago: its featurisation was killed
-    open_or_build(dataset, GraphParams(), cache, workers=1, progress=False)
+    graph_store(dataset, GraphConfig(), cache, workers=1, progress=False)
     assert not old.exists() and fresh.exists()

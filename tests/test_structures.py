@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cgcnn.errors import InputError
-from cgcnn.structures import collect_structures, load_dataset, read_structures
+from cgcnn.io.structures import collect_structures, load_dataset, read_structures
 from conftest import read_cif
 from test_model import random_predictor
 
@@ -59,7 +59,7 @@ def test_table_layout_with_files_and_embedded_text(tiny100, tmp_path):
     data = load_dataset(tmp_path / "data.csv")
     assert data.ids == ["a", "b", "c"] and data.target_names == ["energy", "gap"]
     np.testing.assert_allclose(data.targets, [[1, 0], [2, 0.5], [3, 1.5]])
-    from cgcnn.crystal import load_crystal
+    from cgcnn.io.crystal import load_crystal
 
     assert len(load_crystal(data.items[1], "b").atomic_numbers) == len(read_cif(tiny100 / "5.cif"))
     assert len(load_crystal(data.items[2], "c").atomic_numbers) == len(read_cif(tiny100 / "6.cif"))

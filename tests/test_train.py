@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from cgcnn.checkpoint import safe_load
+from cgcnn.model import safe_load
 from cgcnn.model import ModelConfig
-from cgcnn.train import TrainConfig, train
+from cgcnn import TrainConfig, train
 from test_cli import run_cli, small_dataset
 
 pytestmark = pytest.mark.slow

@@ -1,10 +1,21 @@
-"""Crystal Graph Convolutional Neural Networks (Xie & Grossman, Phys. Rev. Lett. 120, 145301, 2018)."""
+"""Crystal Graph Convolutional Neural Networks (Xie & Grossman, Phys. Rev. Lett. 120, 145301, 2018).
 
+The public API: train a model (`train` with `ModelConfig`, `TrainConfig`), load one (`load_model`: a shipped
+name, a model or ensemble file, or an original `.pth.tar`) and predict with it (`Predictor`), explain its
+predictions, screen perovskites, build graph stores (`featurize`). Errors a user can act on are
+`CgcnnError`s; `InputError` names the file.
+"""
+
+from .apps.catalogue import shipped_models
+from .apps.explain import explain_files
+from .apps.predict import Predictor, load_model, predict_files
+from .config import GraphConfig, ModelConfig, PredictConfig, TrainConfig
 from .errors import CgcnnError, InputError
-from .model import CrystalGraphConvNet, ModelConfig
-from .predict import Predictor, load_model
-from .train import TrainConfig, train
+from .graphs import build_graph, featurize
+from .model import CrystalGraphConvNet
+from .training import train
 
 __version__ = "0.1.0"
-__all__ = ["CgcnnError", "CrystalGraphConvNet", "InputError", "ModelConfig", "Predictor", "TrainConfig",
-           "load_model", "train", "__version__"]
+__all__ = ["CgcnnError", "CrystalGraphConvNet", "GraphConfig", "InputError", "ModelConfig", "PredictConfig",
+           "Predictor", "TrainConfig", "build_graph", "explain_files", "featurize", "load_model",
+           "predict_files", "shipped_models", "train", "__version__"]

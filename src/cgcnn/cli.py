@@ -1,219 +1,294 @@
-"""The `cgcnn` command: parses arguments and calls the library. Errors in input → one line, exit code 2."""
+"""The `cgcnn` command, generated from the config dataclasses: each option is a field of ModelConfig,
+TrainConfig, GraphConfig, DataLayout or PredictConfig (name, type, default and help from the field), or of
+one of the small command dataclasses below for what only the command line has (inputs, --out, --model).
+tyro parses; this module only assembles commands and calls the library. Errors in input → one line,
+exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any
 
-from .errors import CgcnnError
+from .config import DataLayout, GraphConfig, ModelConfig, PredictConfig, TrainConfig, option_name, pick, setting
+from .errors import CgcnnError, InputError
 
 log = logging.getLogger("cgcnn")
 
 
-def _add_data_options(p):
-    p.add_argument("--targets", type=lambda s: s.split(","), help="table layout: comma-separated target columns")
-    p.add_argument("--id-column", default="id", help="table layout: the id column (default: id, else row number)")
-    p.add_argument("--structure-column", help="table layout: column holding a structure file path or text")
-    p.add_argument("--atom-init", help="element feature table, original atom_init.json format")
+def comma_list(text: str) -> list[str]:
+    """'Sr,Ba' → ['Sr', 'Ba']."""
+    return [part for part in text.split(",") if part]
 
 
-def _add_model_options(p):
-    g = p.add_argument_group("model")
-    g.add_argument("--task", choices=["regression", "classification"], default="regression")
-    g.add_argument("--conv", choices=["gated", "shared"], default="gated", help="Eq. 5 (gated) or Eq. 4 (shared)")
-    g.add_argument("--atom-fea-len", type=int, default=64)
-    g.add_argument("--h-fea-len", type=int, default=128)
-    g.add_argument("--n-conv", type=int, default=3)
-    g.add_argument("--n-h", type=int, default=1)
-    g.add_argument("--radius", type=float, default=8.0, help="neighbour cutoff in Å")
-    g.add_argument("--max-neighbors", type=int, default=12)
-    g.add_argument("--gaussian-step", type=float, default=0.2, help="Gaussian spacing and width in Å")
-    g.add_argument("--pooling", choices=["full", "linear"], default="full",
-                   help="linear: a scalar per atom, pooled, so predictions split exactly into site contributions")
-    g.add_argument("--site-reduction", choices=["mean", "sum"], default="mean",
-                   help="linear pooling: mean for per-atom targets (eV/atom), sum for per-cell targets (eV/cell)")
+COMMA_LISTS = {"targets", "a", "b", "x"}  # options given as comma-separated lists
 
 
-def _add_training_options(p):
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=30)
-    g.add_argument("--batch-size", type=int, default=256)
-    g.add_argument("--optim", choices=["sgd", "adam", "adamw"], default="sgd")
-    g.add_argument("--lr", type=float, default=0.01)
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--scheduler", choices=["step", "cosine", "none"], default="step")
-    g.add_argument("--lr-milestones", type=int, nargs="+", default=[100])
-    g.add_argument("--loss", choices=["mse", "l1", "huber"], default="mse")
-    g.add_argument("--patience", type=int, help="early stopping: epochs without a better validation score")
-    g.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "VAL", "TEST"),
-                   help="ratios (≤ 1) or sizes of the train/val/test splits")
-    g.add_argument("--split-file", help="JSON of train/val/test ids (a run's split.json); overrides --split")
-    g.add_argument("--warmup-epochs", type=int, default=0, help="linear learning-rate warm-up epochs")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--ensemble", type=int, default=1, metavar="K",
-                   help="train K models from seeds seed..seed+K-1 on one split; predictions give mean and std")
-    g.add_argument("--init-seed", type=int, help="seed of the weights and shuffling alone (default: --seed); "
-                   "train ensemble member k elsewhere with --init-seed SEED+k --out RUN/member-k")
-    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
-    g.add_argument("--loader-workers", type=int, default=0, help="data-loader processes during training")
-    g.add_argument("--max-batch-atoms", type=int, help="cap on atoms per batch (a larger crystal goes alone)")
-    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
-    g.add_argument("--compile", action="store_true", help="torch.compile the model for training (faster steps)")
+# ---------------------------------------------------------------- what only the command line has
 
 
-def _add_featurize_options(p):
-    from .featurize import default_workers
-
-    p.add_argument("--workers", type=int, default=default_workers(),
-                   help="processes that read crystals and build graphs (default: all cores)")
-    p.add_argument("--cache-dir", help="graph store folder (default: $CGCNN_CACHE_DIR or ~/.cache/cgcnn)")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="leave out unusable crystals, listed with their reasons in skipped.csv, instead of stopping")
+@dataclass
+class TrainRun:
+    data: str = setting(..., "folder in the original layout (ID.cif + id_prop.csv) or a CSV/JSON table")
+    out: str = setting(..., "run folder for checkpoints, log, metrics, predictions")
+    resume: bool = setting(False, "continue the run in --out from its last epoch")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cgcnn", description=__import__("cgcnn").__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="train a model on a dataset")
-    p.add_argument("data", help="folder in the original layout (ID.cif + id_prop.csv) or a CSV/JSON table")
-    p.add_argument("--out", required=True, help="run folder for checkpoints, log, metrics, predictions")
-    _add_data_options(p)
-    _add_model_options(p)
-    _add_training_options(p)
-    _add_featurize_options(p)
-
-    p = sub.add_parser("featurize", help="build the graph store of a dataset (done by train when missing)")
-    p.add_argument("data", help="folder in the original layout or a CSV/JSON table")
-    _add_data_options(p)
-    p.add_argument("--radius", type=float, default=8.0)
-    p.add_argument("--max-neighbors", type=int, default=12)
-    _add_featurize_options(p)
-
-    p = sub.add_parser("predict", help="predict with a trained model or an original CGCNN checkpoint")
-    p.add_argument("inputs", nargs="+", help="structure files, folders of them, dataset folders or tables")
-    p.add_argument("--model", required=True,
-                   help="shipped model name (see `cgcnn models`), model or ensemble file, or original .pth.tar")
-    p.add_argument("--out", required=True, help="CSV to write: id,prediction[,...]")
-    p.add_argument("--atom-init", help="element table for original checkpoints (default: the data's, else the original's)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--workers", type=int, default=1, help="processes that read crystals and build graphs")
-    p.add_argument("--skip-bad", action="store_true", help="leave out unusable crystals (listed in OUT.skipped.csv)")
-
-    sub.add_parser("models", help="list the trained models shipped with cgcnn (for --model NAME)")
-
-    p = sub.add_parser("explain", help="per-site contributions to each prediction (CSV, one row per site)")
-    p.add_argument("inputs", nargs="+", help="structure files, folders of them, dataset folders or tables")
-    p.add_argument("--model", required=True, help="shipped model name, model or ensemble file")
-    p.add_argument("--out", required=True, help="CSV to write: id,site,element,x,y,z,contribution,method")
-    p.add_argument("--atom-init", help="element table for original checkpoints")
-
-    p = sub.add_parser("screen", help="rank candidate cubic ABX3 perovskites by predicted formation energy")
-    p.add_argument("--model", required=True, help="a model of formation energy per 5-atom cell (eV/cell)")
-    p.add_argument("--a", required=True, type=lambda s: s.split(","), help="A-site elements, comma-separated")
-    p.add_argument("--b", required=True, type=lambda s: s.split(","), help="B-site elements, comma-separated")
-    p.add_argument("--x", type=lambda s: s.split(","), help="X-site sets (default: O3,O2N,ON2,N3,O2F,ONF,O2S)")
-    p.add_argument("--out", required=True, help="ranked CSV")
-
-    p = sub.add_parser("demo", help="train on the embedded formation-energy data and report")
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=None, help="override the demo's number of epochs")
-    return parser
+@dataclass
+class FeaturizeRun:
+    data: str = setting(..., "folder in the original layout or a CSV/JSON table")
 
 
-def _configs(args):
-    from .model import ModelConfig
-    from .train import TrainConfig
-
-    model = ModelConfig(
-        atom_fea_len=args.atom_fea_len, h_fea_len=args.h_fea_len, n_conv=args.n_conv, n_h=args.n_h,
-        conv=args.conv, task=args.task, radius=args.radius, max_neighbors=args.max_neighbors,
-        gaussian_step=args.gaussian_step, pooling=args.pooling, site_reduction=args.site_reduction,
-    )
-    train = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optim, lr=args.lr,
-        momentum=args.momentum, weight_decay=args.weight_decay, scheduler=args.scheduler,
-        lr_milestones=args.lr_milestones, loss=args.loss, patience=args.patience, split=args.split,
-        split_file=args.split_file, warmup_epochs=args.warmup_epochs, ensemble=args.ensemble,
-        seed=args.seed, init_seed=args.init_seed, device=args.device, workers=args.workers,
-        loader_workers=args.loader_workers,
-        max_batch_atoms=args.max_batch_atoms, cache_dir=args.cache_dir, compile=args.compile,
-        skip_bad=args.skip_bad,
-    )
-    return model, train
+@dataclass
+class ModelInputs:
+    inputs: list[str] = setting(..., "structure files, folders of them, dataset folders or tables")
+    model: str = setting(..., "shipped model name (see `cgcnn models`), model or ensemble file, or original .pth.tar")
 
 
-def run_train(args):
-    from .train import train
+@dataclass
+class PredictRun:
+    out: str = setting(..., "CSV to write: id,prediction[,...]")
+    atom_init: str | None = setting(None, "element table for original checkpoints (default: the data's, else "
+                                    "the original's)")
 
-    model, cfg = _configs(args)
-    result = train(args.data, args.out, model, cfg, atom_init=args.atom_init, targets=args.targets,
-                   id_column=args.id_column, structure_column=args.structure_column, resume=args.resume,
-                   progress=not args.no_progress)
+
+@dataclass
+class ExplainRun:
+    out: str = setting(..., "CSV to write: id,site,element,x,y,z (fractional),contribution,method")
+    atom_init: str | None = setting(None, "element table for original checkpoints")
+
+
+@dataclass
+class ScreenRun:
+    model: str = setting(..., "a model of formation energy per 5-atom cell (eV/cell)")
+    a: list[str] = setting(..., "A-site elements, comma-separated")
+    b: list[str] = setting(..., "B-site elements, comma-separated")
+    x: list[str] | None = setting(None, "X-site sets, comma-separated (default: O3,O2N,ON2,N3,O2F,ONF,O2S)")
+    out: str = setting(..., "ranked CSV")
+
+
+@dataclass
+class DemoRun:
+    out: str = setting("runs/demo", "run folder of the demo")
+    epochs: int | None = setting(None, "override the demo's number of epochs")
+
+
+POSITIONAL = {"data", "inputs"}
+
+
+# ---------------------------------------------------------------- generating a command from dataclasses
+
+
+def _tyro_field(f: dataclasses.Field, hint: Any, default: Any) -> tuple:
+    import tyro
+
+    if f.name in COMMA_LISTS:  # typed as text here, split after parsing
+        hint = str if default is ... else str | None
+    markers: list[Any] = [tyro.conf.arg(name=option_name(f)[2:], help=f.metadata.get("help"))]
+    if f.name in POSITIONAL:
+        markers.append(tyro.conf.Positional)
+    if default is ...:  # required
+        return f.name, Annotated[(hint, *markers)]
+    value = dataclasses.field(default_factory=lambda: list(default)) if isinstance(default, list) else default
+    return f.name, Annotated[(hint, *markers)], value
+
+
+def command_class(name: str, parts: Sequence[tuple[type, Sequence[str] | None]]) -> type:
+    """One dataclass holding the chosen fields (None: every field a user sets) of each part, for tyro."""
+    import typing
+
+    made = []
+    for cls, chosen in parts:
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if (chosen is None and f.metadata.get("cli", True)) or (chosen and f.name in chosen):
+                default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+                made.append(_tyro_field(f, hints[f.name], default))
+    required = [m for m in made if len(m) == 2]
+    return dataclasses.make_dataclass(name, required + [m for m in made if len(m) == 3])
+
+
+def parse_command(cls: type, args: Sequence[str], prog: str, description: str) -> dict:
+    import tyro
+
+    parsed = tyro.cli(cls, args=list(args), prog=prog, description=description,
+                      config=(tyro.conf.FlagCreatePairsOff,))
+    values = dataclasses.asdict(parsed)
+    return {k: comma_list(v) if k in COMMA_LISTS and v is not None else v for k, v in values.items()}
+
+
+# ---------------------------------------------------------------- recipes (cgcnn train --config FILE)
+
+
+def recipe_arguments(path: str, allowed: dict[str, dataclasses.Field]) -> list[str]:
+    """A YAML recipe {setting: value} as the command-line options it stands for (given before the others,
+    so options on the command line win)."""
+    import yaml
+
+    try:
+        recipe = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise InputError(path, f"cannot read the recipe ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise InputError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(recipe, dict):
+        raise InputError(path, "a recipe is a mapping of setting: value")
+    args: list[str] = []
+    for key, value in recipe.items():
+        f = allowed.get(str(key).replace("-", "_"))
+        if f is None:
+            raise InputError(path, f"unknown setting {key!r} (settings are the options of `cgcnn train`)")
+        args += _as_options(option_name(f), value)
+    return args
+
+
+def _as_options(option: str, value: Any) -> list[str]:
+    if isinstance(value, bool):
+        return [option] if value else []
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [option, *map(str, value)]
+    return [option, str(value)]
+
+
+# ---------------------------------------------------------------- commands
+
+TRAIN_PARTS = [(TrainRun, None), (DataLayout, None), (ModelConfig, None), (TrainConfig, None)]
+
+
+def run_train(values: dict, progress: bool) -> None:
+    from .training import train
+
+    result = train(values["data"], values["out"], pick(ModelConfig, values), pick(TrainConfig, values),
+                   atom_init=values["atom_init"], targets=values["targets"], id_column=values["id_column"],
+                   structure_column=values["structure_column"], resume=values["resume"], progress=progress)
     print(json.dumps(result, indent=2))
 
 
-def run_featurize(args):
-    from .featurize import featurize
+def run_featurize(values: dict, progress: bool) -> None:
+    from .graphs import featurize
 
-    report = featurize(args.data, args.radius, args.max_neighbors, args.workers, args.cache_dir,
-                       targets=args.targets, id_column=args.id_column, structure_column=args.structure_column,
-                       progress=not args.no_progress, skip_bad=args.skip_bad)
+    layout = pick(DataLayout, values)
+    report = featurize(values["data"], values["radius"], values["max_neighbors"], values["workers"],
+                       values["cache_dir"], targets=layout.targets, id_column=layout.id_column,
+                       structure_column=layout.structure_column, progress=progress, skip_bad=values["skip_bad"])
     print(json.dumps(report, indent=2))
 
 
-def run_predict(args):
-    from .predict import predict_files, skipped_path
+def run_predict(values: dict, progress: bool) -> None:
+    from .apps.predict import predict_files, skipped_path
 
-    report = predict_files(args.model, args.inputs, args.out, args.atom_init, args.batch_size, args.device,
-                           args.workers, args.skip_bad)
-    skipped = f"; {report['skipped']} skipped, see {skipped_path(args.out)}" if report["skipped"] else ""
-    print(f"wrote {report['predicted']} predictions to {args.out}{skipped}")
+    settings = pick(PredictConfig, values)
+    report = predict_files(values["model"], values["inputs"], values["out"], values["atom_init"],
+                           settings.batch_size, settings.device, settings.workers, settings.skip_bad)
+    skipped = f"; {report['skipped']} skipped, see {skipped_path(values['out'])}" if report["skipped"] else ""
+    print(f"wrote {report['predicted']} predictions to {values['out']}{skipped}")
 
 
-def run_models(args):
-    from .models import shipped_models
+def run_models(values: dict, progress: bool) -> None:
+    from .apps.catalogue import shipped_models
 
     for name, info in shipped_models().items():
         test = ", ".join(f"{k} {v}" for k, v in info["test"].items())
         print(f"{name:18} {info['target']} [{info['unit']}] — test {test} ({info['training_data']})")
 
 
-def run_explain(args):
-    from .explain import explain_files
+def run_explain(values: dict, progress: bool) -> None:
+    from .apps.explain import explain_files
 
-    report = explain_files(args.model, args.inputs, args.out, args.atom_init)
-    print(f"wrote {report['sites']} site contributions of {report['crystals']} crystals to {args.out}")
+    report = explain_files(values["model"], values["inputs"], values["out"], values["atom_init"])
+    print(f"wrote {report['sites']} site contributions of {report['crystals']} crystals to {values['out']}")
 
 
-def run_screen(args):
-    from .perovskites import ANION_MIXTURES, screen
+def run_screen(values: dict, progress: bool) -> None:
+    from .apps.perovskites import ANION_MIXTURES, screen
 
-    rows = screen(args.model, args.a, args.b, args.x or ANION_MIXTURES, args.out)
+    rows = screen(values["model"], values["a"], values["b"], values["x"] or ANION_MIXTURES, values["out"])
     stable = sum(r[-1] for r in rows)
-    print(f"ranked {len(rows)} candidates ({stable} predicted below 0.2 eV/atom) in {args.out}")
+    print(f"ranked {len(rows)} candidates ({stable} predicted below 0.2 eV/atom) in {values['out']}")
 
 
-def run_demo(args):
-    from .demo import run_demo as demo
+def run_demo(values: dict, progress: bool) -> None:
+    from .apps.demo import run_demo as demo
 
-    report = demo(args.out, epochs=args.epochs, progress=not args.no_progress)
-    print(report)
+    print(demo(values["out"], epochs=values["epochs"], progress=progress))
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    handlers = {"train": run_train, "featurize": run_featurize, "predict": run_predict, "models": run_models,
-                "explain": run_explain, "screen": run_screen, "demo": run_demo}
+@dataclass
+class Command:
+    help: str
+    run: Callable[[dict, bool], None]
+    parts: list = dataclasses.field(default_factory=list)
+
+
+COMMANDS = {
+    "train": Command("train a model on a dataset", run_train, TRAIN_PARTS),
+    "featurize": Command("build the graph store of a dataset (done by train when missing)", run_featurize,
+                         [(FeaturizeRun, None), (DataLayout, None), (GraphConfig, ("radius", "max_neighbors")),
+                          (TrainConfig, ("workers", "cache_dir", "skip_bad"))]),
+    "predict": Command("predict with a trained model or an original CGCNN checkpoint", run_predict,
+                       [(ModelInputs, None), (PredictRun, None), (PredictConfig, None)]),
+    "models": Command("list the trained models shipped with cgcnn (for --model NAME)", run_models),
+    "explain": Command("per-site contributions to each prediction (CSV, one row per site)", run_explain,
+                       [(ModelInputs, None), (ExplainRun, None)]),
+    "screen": Command("rank candidate cubic ABX3 perovskites by predicted formation energy", run_screen,
+                      [(ScreenRun, None)]),
+    "demo": Command("train on the embedded formation-energy data and report", run_demo, [(DemoRun, None)]),
+}
+
+
+def _global_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log what the command does (INFO messages)")
+    common.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS, help="hide progress bars")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top level: global options and the list of commands (each command's options come from tyro)."""
+    common = _global_options()
+    parser = argparse.ArgumentParser(prog="cgcnn", description=__import__("cgcnn").__doc__.splitlines()[0],
+                                     parents=[common], allow_abbrev=False,
+                                     epilog="`cgcnn COMMAND --help` lists a command's options and their defaults")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        sub.add_parser(name, help=command.help, add_help=False, parents=[common], allow_abbrev=False)
+    return parser
+
+
+def _train_arguments(rest: list[str]) -> list[str]:
+    """Expand `--config RECIPE` into the options it holds, placed first so that explicit options win."""
+    if "--config" not in rest:
+        return rest
+    at = rest.index("--config")
+    if at + 1 >= len(rest):
+        raise CgcnnError("--config needs a recipe file (YAML)")
+    allowed = {f.name: f for cls, _ in TRAIN_PARTS for f in fields(cls) if f.metadata.get("cli", True)}
+    allowed.update({(f.metadata.get("flag") or f.name): f for f in allowed.values()})
+    recipe = recipe_arguments(rest[at + 1], allowed)
+    return recipe + rest[:at] + rest[at + 2 :]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, rest = build_parser().parse_known_args(argv)
+    verbose, progress = getattr(args, "verbose", False), not getattr(args, "no_progress", False)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    command = COMMANDS[args.command]
     try:
-        handlers[args.command](args)
+        if args.command == "train":
+            rest = _train_arguments(rest)
+        cls = command_class(f"cgcnn_{args.command}", command.parts)
+        values = parse_command(cls, rest, f"cgcnn {args.command}", command.help)
+        command.run(values, progress)
     except CgcnnError as exc:
         print(f"cgcnn: error: {exc}", file=sys.stderr)
         return 2

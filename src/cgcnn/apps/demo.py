@@ -8,8 +8,9 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from .model import ModelConfig
-from .train import TEST_PREDICTIONS, TrainConfig, train
+from ..config import ModelConfig, TrainConfig
+from ..training import train
+from ..training.run_folder import TEST_PREDICTIONS
 
 DEMO_DATA = "mp_formation_energy_1500.csv.gz"
 DEMO_MODEL = ModelConfig(atom_fea_len=64, h_fea_len=128, n_conv=3, n_h=1)
@@ -25,7 +26,7 @@ def run_demo(out="runs/demo", epochs=None, progress=True, resume=None) -> str:
     """Train (or resume) the demo run in `out`; return a short text report."""
     from .plots import parity_plot
     from .predict import load_model
-    from .structures import structure_from_text
+    from ..io.structures import structure_from_text
 
     out = Path(out)
     cfg = TrainConfig(**{**DEMO_TRAINING.__dict__, "epochs": epochs or DEMO_TRAINING.epochs})

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_path, write_csv
-from .checkpoint import models_from_file
-from .data import GraphDataset, check_elements, loader
-from .elements import unknown_elements_error
-from .featurize import build_graphs, iter_graphs
-from .graph import GraphParams
-from .structures import collect_structures, to_structure
+from ..config import GraphConfig
+from ..graphs.batching import GraphDataset, check_elements, loader
+from ..graphs.elements import require_elements
+from ..graphs.featurize import build_graphs, iter_graphs
+from ..io.structures import collect_structures, to_structure
+from ..io.write import atomic_path, write_csv
+from ..model import models_from_file
+from ..training.report import SKIPPED_HEADER, format_value, prediction_columns
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Predictor:
         self.metadata = metadata or {}
         self.device = device
         config = self.model.config
-        self.params = GraphParams(radius=config.radius, max_neighbors=config.max_neighbors)
+        self.params = config.graph
 
     @property
     def is_classifier(self) -> bool:
@@ -90,43 +91,12 @@ class Predictor:
 
 
 def load_model(path, atom_init=None, device="cpu") -> Predictor:
-    """Load a shipped model by name (see `cgcnn.models`), a cgcnn model or ensemble file, or an original
-    CGCNN `.pth.tar` (with its element table `atom_init`)."""
-    from .models import resolve_model
+    """Load a shipped model by name (see `cgcnn models`, or `cgcnn.shipped_models()`), a cgcnn model or
+    ensemble file, or an original CGCNN `.pth.tar` (with its element table `atom_init`)."""
+    from .catalogue import resolve_model
 
     models, names, metadata = models_from_file(resolve_model(path), atom_init)
     return Predictor(models, names, metadata, device)
-
-
-def prediction_columns(task: str, target_names, values: np.ndarray, spread: np.ndarray | None = None) -> dict:
-    """CSV columns: `prediction` (+ one per further target); classifiers: P(class 1) and the class.
-    With an ensemble's `spread`, a `std` column follows each prediction column."""
-    if task == "classification":
-        columns = {"prediction": values[:, 1]}
-        if spread is not None:
-            columns["std"] = spread[:, 1]
-        return {**columns, "class": values.argmax(axis=1)}
-    columns = {}
-    for k, name in enumerate(["prediction"] + [f"prediction_{n}" for n in list(target_names)[1:]]):
-        columns[name] = values[:, k]
-        if spread is not None:
-            columns[name.replace("prediction", "std")] = spread[:, k]
-    return columns
-
-
-SKIPPED_HEADER = ["id", "file", "reason"]
-
-
-def write_predictions(path, ids, columns: dict, extra: dict | None = None) -> None:
-    """CSV with header id, then `extra` columns (e.g. targets), then `columns`, written atomically."""
-    table = {"id": list(ids), **(extra or {}), **columns}
-    write_csv(path, list(table), ([_format(v) for v in row] for row in zip(*table.values())))
-
-
-def _format(value):
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.6g}"
-    return value
 
 
 def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, device="cpu", workers=1,
@@ -150,7 +120,7 @@ def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, 
             values, spread = predictor.predict_graphs_spread(batch, batch_size)
             spread = spread if predictor.is_ensemble else None
             columns = prediction_columns(config.task, predictor.target_names, values, spread)
-            writer.writerows([_format(v) for v in row] for row in zip(ids, *columns.values()))
+            writer.writerows([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()
     if skipped:
@@ -178,11 +148,8 @@ def _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
     ids, batch, atoms = [], [], 0
     for k, graph in graphs:
         if not isinstance(graph, Exception):
-            error = unknown_elements_error(graph.atomic_numbers.numpy(), predictor.model.element_features,
-                                           dataset.sources[k])
-            if error and not skip_bad:
-                raise error
-            graph = error or graph
+            graph = require_elements(graph.atomic_numbers.numpy(), predictor.model.element_features,
+                                     dataset.sources[k], skip_bad) or graph
         if isinstance(graph, Exception):
             skipped.append((dataset.ids[k], graph.source, graph.reason))
             continue

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 PYMATGEN_SUFFIXES = {".cif", ".vasp", ".poscar", ".json", ".cssr", ".xsf", ".mcif"}
 ASE_SUFFIXES = {".xyz", ".extxyz", ".db", ".traj", ".in", ".pwi", ".res"}
@@ -299,7 +299,6 @@ def load_dataset(path, targets=None, id_column="id", structure_column=None, skip
     if not dataset.ids:
         raise InputError(path, f"no usable crystal ({len(dataset.skipped)} skipped)")
     return dataset
-    raise InputError(path, "no such file or folder")
 
 
 def _folder_files(folder: Path):

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import save_torch
-from .elements import default_table, load_table_file, table_to_tensor
-from .errors import InputError
-from .model import CrystalGraphConvNet, ModelConfig
+from ..config import ModelConfig
+from ..errors import InputError
+from ..graphs.elements import load_table_file, table_to_tensor
+from ..io.write import save_torch
+from .network import CrystalGraphConvNet
 
 log = logging.getLogger(__name__)
 FORMAT = "cgcnn-model"
@@ -152,4 +153,4 @@ def _original(obj, path, atom_init):
     return model.eval(), ["prediction"], {"source": "original CGCNN checkpoint", "args": dict(args)}
 
 
-__all__ = ["model_from_file", "models_from_file", "save_ensemble", "save_model", "safe_load", "default_table"]
+__all__ = ["model_from_file", "models_from_file", "save_ensemble", "save_model", "safe_load"]

@@ -9,7 +9,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 CATALOGUE = "models.json"
 

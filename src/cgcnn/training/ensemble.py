@@ -1,7 +1,6 @@
-"""Ensembles: K models of one recipe trained from different seeds on the same split.
-
-Their mean is the prediction and their standard deviation a cheap uncertainty; the test report says how
-well that spread ranks the actual errors (Spearman rank correlation of |error| with σ)."""
+"""Ensembles, on top of single-model training: K models of one recipe trained from different seeds on the
+same split. Their mean is the prediction and their standard deviation a cheap uncertainty; the test report
+says how well that spread ranks the actual errors (Spearman rank correlation of |error| with σ)."""
 
 from __future__ import annotations
 
@@ -9,10 +8,19 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from .atomic import write_text
-from .checkpoint import model_from_file, save_ensemble
+import torch
+
+from ..config import ModelConfig, TrainConfig
+from ..errors import InputError
+from ..io.structures import CrystalDataset
+from ..io.write import write_text
+from ..model import model_from_file, save_ensemble
 from .distributed import launched_rank
-from .errors import InputError
+from .loop import init_seed, loss_function, resolve_device
+from .prepare import prepare
+from .report import write_test_report
+from .run import fit
+from .run_folder import BEST, CHECKPOINT, METRICS, SPLIT
 
 log = logging.getLogger(__name__)
 ENSEMBLE = "ensemble.pt"
@@ -22,13 +30,12 @@ def member_dir(run_dir, k: int) -> Path:
     return Path(run_dir) / f"member-{k}"
 
 
-def fit_ensemble(dataset, model_config, cfg, element_features, run_dir, *, source="dataset", resume=False,
-                 progress=True) -> dict:
+def fit_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
+                 element_features: torch.Tensor, run_dir, *, source="dataset", resume: bool = False,
+                 progress: bool = True) -> dict:
     """Train cfg.ensemble members (weights and shuffling seeded seed+k, one split), then evaluate their mean.
 
     With resume, finished members are kept, an interrupted one continues and the rest start."""
-    from .train import CHECKPOINT, METRICS, fit, init_seed
-
     run_dir = Path(run_dir)
     if not resume and (member_dir(run_dir, 0) / CHECKPOINT).exists():
         raise InputError(run_dir, "the folder already holds an ensemble run; pass --resume or choose another --out")
@@ -47,10 +54,9 @@ def fit_ensemble(dataset, model_config, cfg, element_features, run_dir, *, sourc
     return evaluate_ensemble(dataset, model_config, cfg, element_features, run_dir, source, progress)
 
 
-def evaluate_ensemble(dataset, model_config, cfg, element_features, run_dir, source, progress) -> dict:
+def evaluate_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
+                      element_features: torch.Tensor, run_dir: Path, source, progress: bool) -> dict:
     """Bundle the members' best models into ensemble.pt; test metrics and predictions of their mean."""
-    from .train import BEST, SPLIT, loss_function, prepare, resolve_device, write_test_report
-
     paths = [member_dir(run_dir, k) / BEST for k in range(cfg.ensemble)]
     save_ensemble(paths, run_dir / ENSEMBLE, {"members": cfg.ensemble, "seed": cfg.seed})
     run = prepare(dataset, replace(model_config), replace(cfg, ensemble=1), element_features, run_dir, source,

@@ -2,7 +2,7 @@
 
 Every rank walks the same sequence of global batches (same seed) and trains on its share of each, so a run
 on N processes sees the same batches as a single process at the same global batch size. Gradients are
-averaged by DistributedDataParallel and batch-norm statistics are summed over processes (model.BatchNorm).
+averaged by DistributedDataParallel and batch-norm statistics are summed over processes (model.layers.BatchNorm).
 """
 
 from __future__ import annotations
@@ -79,19 +79,3 @@ def summed(values: list) -> list:
 def stop(context: Context) -> None:
     if context.enabled and dist.is_initialized():
         dist.destroy_process_group()
-
-
-class ShardedBatches(torch.utils.data.Sampler):
-    """This rank's share (every world-th crystal) of each global batch; batches smaller than the number of
-    processes are skipped on every rank, so all ranks take the same number of steps."""
-
-    def __init__(self, batches, context: Context):
-        self.batches, self.context = batches, context
-
-    def __iter__(self):
-        for batch in self.batches:
-            if len(batch) >= self.context.world:
-                yield batch[self.context.rank :: self.context.world]
-
-    def __len__(self):
-        return len(self.batches)

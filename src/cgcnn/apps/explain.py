@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .atomic import write_csv
-from .crystal import load_crystal
-from .data import collate
-from .elements import unknown_elements_error
-from .errors import InputError
-from .graph import build_graph
+from ..errors import InputError
+from ..graphs.batching import collate
+from ..graphs.elements import require_elements
+from ..graphs.graph import build_graph
+from ..io.crystal import load_crystal
+from ..io.structures import collect_structures
+from ..io.write import write_csv
 from .predict import load_model
-from .structures import collect_structures
 
 EXACT, APPROXIMATE = "exact (linear pooling)", "gradient x deviation (approximate)"
 
@@ -66,9 +66,7 @@ def explain_files(model_path, inputs, out_path, atom_init=None) -> dict:
     for crystal_id, item, source in zip(dataset.ids, dataset.items, dataset.sources):
         crystal = load_crystal(item, source)
         graph = build_graph(crystal, predictor.params, source)
-        error = unknown_elements_error(graph.atomic_numbers.numpy(), model.element_features, source)
-        if error:  # the table has no row for it: the contributions would be NaN
-            raise error
+        require_elements(graph.atomic_numbers.numpy(), model.element_features, source)  # else NaN shares
         # an ensemble's prediction is its members' mean, so its contributions are their mean too
         found = [contributions(member, [graph]) for member in predictor.models]
         shares, method = torch.stack([f[0].detach() for f in found]).mean(0), found[0][1]

@@ -5,14 +5,18 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import time
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .crystal import load_crystal
-from .errors import InputError
-from .graph import CrystalGraph, GraphParams, build_graph
+from ..config import GraphConfig
+from ..errors import InputError
+from ..io.crystal import load_crystal
+from ..io.structures import CrystalDataset, load_dataset
+from .graph import CrystalGraph, build_graph
+from .store import GraphStore, open_or_build
 
 
 WINDOW = 4096  # crystals in flight between worker processes and their consumer
@@ -32,7 +36,7 @@ def _graph_arrays(job):
     return k, (graph.atomic_numbers.numpy(), graph.edge_index.numpy(), graph.distances.numpy()), None
 
 
-def iter_graphs(items, sources, params: GraphParams, workers: int = 1, progress=True, skip_bad=False):
+def iter_graphs(items, sources, params: GraphConfig, workers: int = 1, progress=True, skip_bad=False):
     """Yield (k, CrystalGraph) in input order. The first unreadable crystal raises its InputError, or,
     with skip_bad, yields (k, InputError) instead."""
     jobs = ((k, item, src, params) for k, (item, src) in enumerate(zip(items, sources)))
@@ -43,7 +47,7 @@ def iter_graphs(items, sources, params: GraphParams, workers: int = 1, progress=
     # forkserver: forking a process that already runs OpenMP threads can hang; numpy arrays travel more
     # cheaply than tensors (no shared-memory handles)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["cgcnn.featurize"])  # workers start with the libraries imported
+    context.set_forkserver_preload(["cgcnn.graphs.featurize"])  # workers start with the libraries imported
     with context.Pool(workers) as pool:
         yield from _checked(_windowed(pool, jobs, len(items)), bar, skip_bad)
 
@@ -67,7 +71,7 @@ def _checked(results, bar, skip_bad):
                               torch.from_numpy(distances))
 
 
-def build_graphs(items, sources, params: GraphParams, workers: int = 1, progress=True) -> list:
+def build_graphs(items, sources, params: GraphConfig, workers: int = 1, progress=True) -> list:
     return [graph for _, graph in iter_graphs(items, sources, params, workers, progress)]
 
 
@@ -76,18 +80,23 @@ def chunks(n: int, size: int):
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def featurize(data, radius=8.0, max_neighbors=12, workers=None, cache=None, progress=True, skip_bad=False,
+def graph_store(dataset: CrystalDataset, params: GraphConfig, cache=None, workers: int | None = None,
+                progress: bool = True, skip_bad: bool = False) -> GraphStore:
+    """The dataset's graph store, found intact or built on `workers` processes (default: all cores)."""
+    def build():
+        return iter_graphs(dataset.items, dataset.sources, params, workers or default_workers(), progress,
+                           skip_bad)
+
+    return open_or_build(dataset, params, build, cache, skip_bad)
+
+
+def featurize(data, radius: float = GraphConfig.radius, max_neighbors: int = GraphConfig.max_neighbors,
+              workers: int | None = None, cache=None, progress: bool = True, skip_bad: bool = False,
               **layout) -> dict:
     """Build (or find intact) the graph store of a dataset; report where it is and what it holds."""
-    import time
-
-    from .store import open_or_build
-    from .structures import load_dataset
-
     start = time.perf_counter()
     dataset = load_dataset(data, skip_bad=skip_bad, **layout)
-    store = open_or_build(dataset, GraphParams(radius, max_neighbors), cache, workers or default_workers(), progress,
-                          skip_bad)
+    store = graph_store(dataset, GraphConfig(radius, max_neighbors), cache, workers, progress, skip_bad)
     return {"store": str(store.path), "crystals": len(store), "unusable": len(store.failures) + len(dataset.skipped),
             "atoms": int(store.n_atoms().sum()),
             "edges": int(store.arrays["edge_offsets"][-1]), "bytes": store.path.stat().st_size,

@@ -2,13 +2,14 @@
 
 The default table repeats the original CGCNN encoding (9 properties, one-hot over fixed bins, 92 dims) but
 is generated from `mendeleev`, a maintained element database, instead of being copied. Regenerate the
-shipped file with `python -m cgcnn.elements`; the table travels inside every model file, so predictions
+shipped file with `python -m cgcnn.graphs.elements`; the table travels inside every model file, so predictions
 never depend on the installed library version.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from importlib import resources
 from pathlib import Path
@@ -16,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
+log = logging.getLogger(__name__)
 DEFAULT_TABLE = "element_features.json"
 MAX_Z = 100
 
@@ -108,20 +110,34 @@ def missing_elements(atomic_numbers, features: torch.Tensor) -> list:
     return sorted({int(z) for z in np.unique(atomic_numbers) if z >= len(known) or not known[z]})
 
 
-def unknown_elements_error(atomic_numbers, features: torch.Tensor, source) -> InputError | None:
-    """The error for a crystal with elements the table lacks, or None."""
+def require_elements(atomic_numbers, features: torch.Tensor, source, skip_bad: bool = False) -> InputError | None:
+    """The one check that a crystal's elements all have a row in the feature table (else the model would
+    see NaN): raises naming `source`, or with skip_bad returns the error for the caller to list; None if fine."""
     missing = missing_elements(atomic_numbers, features)
-    if missing:
-        return InputError(source, f"element(s) with Z={missing} are not in the element feature table")
-    return None
+    if not missing:
+        return None
+    error = InputError(source, f"element(s) with Z={missing} are not in the element feature table")
+    if not skip_bad:
+        raise error
+    return error
+
+
+def element_table_for(data_table=None, atom_init=None) -> torch.Tensor:
+    """The element table a run uses: `atom_init` if given, else the data's own atom_init.json, else the
+    built-in table."""
+    path = atom_init or data_table
+    if path is not None:
+        log.info("element features from %s", path)
+        return table_to_tensor(load_table_file(path))
+    return table_to_tensor(default_table())
 
 
 def _write_default(path: Path) -> None:
-    from .atomic import write_text
+    from ..io.write import write_text
 
     table = generate_default_table()
     write_text(path, json.dumps({str(z): row for z, row in table.items()}, separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":
-    _write_default(Path(__file__).parent / "data" / DEFAULT_TABLE)
+    _write_default(Path(__file__).parent.parent / "data" / DEFAULT_TABLE)

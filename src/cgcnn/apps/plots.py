@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .atomic import atomic_path
+from ..io.write import atomic_path
 
 
 def _pyplot():

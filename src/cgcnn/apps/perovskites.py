@@ -101,7 +101,7 @@ def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path
     The model's target is taken per cell (5 atoms), as Castelli's heat_all; `stable` marks candidates
     predicted below STABLE_BELOW eV/atom. Written to `out_path` (CSV) when given. An ensemble model adds
     its members' standard deviation (eV/cell) before `stable`."""
-    from .atomic import write_csv
+    from ..io.write import write_csv
     from .predict import load_model
 
     predictor = load_model(model_path)

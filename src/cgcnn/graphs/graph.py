@@ -3,7 +3,7 @@
 Every periodic image within the radius is its own edge, so one pair of atoms may be joined several times.
 Neighbour lists come from compiled code: pymatgen's `get_neighbor_list` by default (the routine under the
 original's `get_all_neighbors`, so equidistant neighbours at the 12th place are chosen exactly as the
-original chose them, which the published models need), or `vesin` (faster; ties may be broken otherwise).
+original chose them, which the published models need), or `vesin` (faster, an optional extra; ties may be broken otherwise).
 """
 
 from __future__ import annotations
@@ -13,14 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import InputError
-
-
-@dataclass(frozen=True)
-class GraphParams:
-    radius: float = 8.0
-    max_neighbors: int = 12
-    backend: str = "pymatgen"  # or "vesin"
+from ..config import GraphConfig
+from ..errors import CgcnnError, InputError
 
 
 @dataclass
@@ -49,7 +43,10 @@ def neighbor_list(lattice, cart_coords, radius, backend="pymatgen"):
         keep = ~((i == j) & (d <= 1e-8))
         i, j, d = i[keep], j[keep], d[keep]
     elif backend == "vesin":
-        from vesin import NeighborList
+        try:
+            from vesin import NeighborList
+        except ImportError:
+            raise CgcnnError("the vesin neighbour search needs the optional package: pip install 'cgcnn[vesin]'") from None
 
         i, j, d = NeighborList(cutoff=float(radius), full_list=True).compute(
             points=cart, box=lattice, periodic=True, quantities="ijd"
@@ -108,9 +105,9 @@ def check_cell(crystal, radius, source) -> None:
                          "or too dense (wrong units or cell?)")
 
 
-def build_graph(crystal, params: GraphParams = GraphParams(), source="<structure>") -> CrystalGraph:
+def build_graph(crystal, params: GraphConfig = GraphConfig(), source="<structure>") -> CrystalGraph:
     """The crystal graph of a `Crystal` (or of a pymatgen Structure)."""
-    from .crystal import Crystal
+    from ..io.crystal import Crystal
 
     if not isinstance(crystal, Crystal):
         crystal = Crystal.from_structure(crystal)

@@ -1,4 +1,5 @@
-"""From graphs to batches: concatenate crystal graphs with index offsets into one disconnected graph."""
+"""From graphs to batches: concatenate crystal graphs with index offsets into one disconnected graph;
+batches capped in crystals and atoms, and each process's share of them under data parallelism."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .elements import unknown_elements_error
+from .elements import require_elements
 from .graph import CrystalGraph
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,10 @@ class Batch:
         )
 
 
-def check_elements(numbers_per_crystal, sources, element_features) -> None:
+def check_elements(numbers_per_crystal, sources, element_features: torch.Tensor) -> None:
     """Name the first crystal holding an element the feature table lacks."""
     for numbers, source in zip(numbers_per_crystal, sources):
-        error = unknown_elements_error(np.asarray(numbers), element_features, source)
-        if error:
-            raise error
+        require_elements(np.asarray(numbers), element_features, source)
 
 
 class GraphDataset(torch.utils.data.Dataset):
@@ -108,8 +107,6 @@ def loader(dataset, batch_size, shuffle=False, generator=None, workers=0, n_atom
            context=None):
     """Batches over `dataset`; `n_atoms` (per crystal) enables the atoms-per-batch cap; under data
     parallelism (`context`) each process takes its share of every batch."""
-    from .distributed import ShardedBatches
-
     if n_atoms is None:
         n_atoms = np.ones(len(dataset), dtype=np.int64)
         max_atoms = None
@@ -119,4 +116,21 @@ def loader(dataset, batch_size, shuffle=False, generator=None, workers=0, n_atom
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers)
 
 
-__all__ = ["Batch", "CrystalGraph", "GraphDataset", "check_elements", "collate", "loader"]
+class ShardedBatches(torch.utils.data.Sampler):
+    """This process's share (every world-th crystal) of each global batch under data parallelism (`context`
+    has rank and world); batches smaller than the number of processes are skipped on every rank, so all
+    ranks take the same number of steps."""
+
+    def __init__(self, batches, context):
+        self.batches, self.context = batches, context
+
+    def __iter__(self):
+        for batch in self.batches:
+            if len(batch) >= self.context.world:
+                yield batch[self.context.rank :: self.context.world]
+
+    def __len__(self):
+        return len(self.batches)
+
+
+__all__ = ["Batch", "CappedBatches", "GraphDataset", "ShardedBatches", "check_elements", "collate", "loader"]

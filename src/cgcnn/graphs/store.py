@@ -14,13 +14,16 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .atomic import atomic_path
-from .graph import CrystalGraph, GraphParams
+from ..errors import InputError
+from ..io.write import atomic_path
+from ..config import GraphConfig
+from .graph import CrystalGraph
 
 log = logging.getLogger(__name__)
 MAGIC = b"CGCNNGS1"
@@ -33,10 +36,15 @@ class StoreCorrupt(Exception):
 
 
 def cache_dir(explicit=None) -> Path:
-    return Path(explicit or os.environ.get("CGCNN_CACHE_DIR") or Path.home() / ".cache" / "cgcnn")
+    """--cache-dir, else $CGCNN_CACHE_DIR, else the platform's user cache folder (~/.cache/cgcnn on Linux)."""
+    if explicit or os.environ.get("CGCNN_CACHE_DIR"):
+        return Path(explicit or os.environ["CGCNN_CACHE_DIR"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("cgcnn", appauthor=False))
 
 
-def dataset_key(items, ids, params: GraphParams) -> str:
+def dataset_key(items, ids, params: GraphConfig) -> str:
     """BLAKE2b over the graph parameters and every crystal's id and bytes."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(json.dumps([VERSION, params.radius, params.max_neighbors, params.backend]).encode())
@@ -125,7 +133,7 @@ def _checksum(path, start, length) -> str:
     return digest.hexdigest()
 
 
-def write_store(path, graphs, key: str, params: GraphParams) -> None:
+def write_store(path, graphs, key: str, params: GraphConfig) -> None:
     """Stream (k, CrystalGraph or InputError) pairs into a store at `path` (temp files, then one rename);
     a failed crystal is stored as an empty graph and its reason kept in the header."""
     path = Path(path)
@@ -220,14 +228,13 @@ def remove_abandoned_builds(folder: Path, idle_seconds: float = 3600) -> None:
             shutil.rmtree(build, ignore_errors=True)
 
 
-def open_or_build(dataset, params: GraphParams, cache=None, workers=1, progress=True, skip_bad=False) -> GraphStore:
-    """The store for `dataset`: reused when intact, (re)built when missing, truncated or altered.
+def open_or_build(dataset, params: GraphConfig, build: Callable[[], Iterable], cache=None,
+                  skip_bad: bool = False) -> GraphStore:
+    """The store for `dataset`: reused when intact, (re)built from `build()` (an iterator of (k, graph or
+    InputError) pairs in input order) when missing, truncated or altered.
 
     Without skip_bad, the first unusable crystal raises (no store is written); with it, unusable crystals
     are recorded in the store with their reasons. A store with failures is only used with skip_bad."""
-    from .errors import InputError
-    from .featurize import iter_graphs
-
     key = dataset_key(dataset.items, dataset.ids, params)
     path = cache_dir(cache) / f"graphs-{key}.cgs"
     remove_abandoned_builds(path.parent)
@@ -243,8 +250,7 @@ def open_or_build(dataset, params: GraphParams, cache=None, workers=1, progress=
         except StoreCorrupt as exc:
             log.warning("graph store %s is damaged (%s); rebuilding it", path, exc)
             path.unlink()
-    graphs = iter_graphs(dataset.items, dataset.sources, params, workers, progress, skip_bad)
-    write_store(path, graphs, key, params)
+    write_store(path, build(), key, params)
     log.info("graph store %s built", path)
     return GraphStore(path)
 

@@ -1,0 +1,109 @@
+"""One epoch of training and one pass of evaluation; the optimiser, learning-rate schedule and loss."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ..config import TrainConfig
+from ..model import CrystalGraphConvNet
+from . import distributed
+
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def loss_function(task: str, name: str) -> LossFunction:
+    if task == "classification":
+        return F.cross_entropy
+    return {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}[name]
+
+
+def scaled(model: CrystalGraphConvNet, targets: torch.Tensor) -> torch.Tensor:
+    if model.config.task == "classification":
+        return targets
+    return (targets - model.target_mean) / model.target_std
+
+
+def train_epoch(model: CrystalGraphConvNet, batches, optimizer: torch.optim.Optimizer, loss_fn: LossFunction,
+                device: torch.device, progress: bool, net: torch.nn.Module | None = None) -> float:
+    """One pass over the training batches; `net` is the model as wrapped for data parallelism, if it is."""
+    net = model if net is None else net
+    net.train()
+    total, count = 0.0, 0
+    # a per-batch bar only where an epoch is long enough to need one
+    for batch in tqdm(batches, desc="batches", leave=False, disable=not progress or len(batches) < 50):
+        batch = batch.to(device)
+        loss = loss_fn(net(batch), scaled(model, batch.targets))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * batch.n_crystals
+        count += batch.n_crystals
+    total, count = distributed.summed([total, count])
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(model: CrystalGraphConvNet, batches, loss_fn: LossFunction,
+             device: torch.device) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """(mean loss, outputs in target units or probabilities, targets, dataset indices)."""
+    model.eval()
+    total, outputs, targets, indices = 0.0, [], [], []
+    for batch in batches:
+        batch = batch.to(device)
+        raw = model(batch)
+        total += float(loss_fn(raw, scaled(model, batch.targets))) * batch.n_crystals
+        outputs.append(model.unscale(raw).cpu())
+        targets.append(batch.targets.cpu())
+        indices.append(batch.indices)
+    n = sum(len(i) for i in indices)
+    return total / max(n, 1), torch.cat(outputs).numpy(), torch.cat(targets).numpy(), torch.cat(indices).numpy()
+
+
+def selection_score(model: CrystalGraphConvNet, outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Lower is better: mean MAE in units of each target's spread, or cross entropy for classes."""
+    if model.config.task == "classification":
+        probs = np.clip(outputs[np.arange(len(targets)), targets.astype(int)], 1e-12, None)
+        return float(-np.mean(np.log(probs)))
+    std = model.target_std.cpu().numpy()
+    return float(np.mean(np.abs(outputs - targets) / std))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """Learning-rate multiplier for `epoch` (0-based): linear warm-up, then step / cosine / constant."""
+    warm = cfg.warmup_epochs
+    if epoch < warm:
+        return (epoch + 1) / (warm + 1)
+    if cfg.scheduler == "step":
+        return cfg.lr_gamma ** sum(epoch >= m for m in cfg.lr_milestones)
+    if cfg.scheduler == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * (epoch - warm) / max(cfg.epochs - warm, 1)))
+    return 1.0
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(cfg, epoch))
+
+
+def init_seed(cfg: TrainConfig) -> int:
+    return cfg.seed if cfg.init_seed is None else cfg.init_seed
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

@@ -1,0 +1,99 @@
+"""Everything a training run needs before its first epoch: the graph store, the usable crystals, the split,
+the targets and a freshly initialised model with its target scaling fitted on the training split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import ModelConfig, TrainConfig
+from ..errors import InputError
+from ..graphs.batching import GraphDataset, loader
+from ..graphs.elements import missing_elements, require_elements
+from ..graphs.featurize import graph_store
+from ..graphs.store import GraphStore
+from ..io.structures import CrystalDataset
+from ..model import CrystalGraphConvNet
+from .loop import init_seed
+from .splits import split_from_file, split_indices
+
+
+@dataclass
+class Run:
+    """A prepared training run."""
+
+    model: CrystalGraphConvNet
+    datasets: dict  # split name → GraphDataset
+    n_atoms: np.ndarray  # per crystal of the whole dataset
+    skipped: list  # (id, source, reason) of the crystals left out
+    ids: list
+    target_names: list
+    cfg: TrainConfig
+    run_dir: Path
+
+
+def target_tensor(dataset: CrystalDataset, task: str, source) -> tuple[torch.Tensor, int]:
+    """(targets tensor, number of outputs); classes must be whole numbers 0..C-1 in one column."""
+    values = dataset.targets
+    assert values is not None, "a training dataset has targets"
+    if task == "regression":
+        return torch.tensor(values, dtype=torch.float32), values.shape[1]
+    if values.shape[1] != 1:
+        raise InputError(source, "classification takes exactly one target column of class labels")
+    labels = values[:, 0]
+    bad = np.flatnonzero((labels != np.round(labels)) | (labels < 0))
+    if len(bad):
+        raise InputError(source, f"id {dataset.ids[bad[0]]!r}: class label {labels[bad[0]]} is not 0, 1, 2, ...")
+    return torch.tensor(labels, dtype=torch.long), max(2, int(labels.max()) + 1)
+
+
+def prepare(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features: torch.Tensor,
+            run_dir, source, progress: bool) -> Run:
+    targets, n_outputs = target_tensor(dataset, model_config.task, source)
+    store = graph_store(dataset, model_config.graph, cfg.cache_dir, cfg.workers, progress, cfg.skip_bad)
+    bad = {**store.failures, **_missing_elements(store, dataset.sources, element_features, cfg.skip_bad)}
+    usable = [k for k in range(len(store)) if k not in bad]
+    if not usable:
+        raise InputError(source, f"no usable crystal ({len(bad) + len(dataset.skipped)} skipped)")
+    if cfg.split_file:
+        split = split_from_file(cfg.split_file, dataset.ids, usable, cfg.skip_bad)
+    else:
+        split = {name: [usable[i] for i in idx]
+                 for name, idx in split_indices(len(usable), cfg.split, cfg.seed).items()}
+    datasets = {name: GraphDataset(store, targets, idx) for name, idx in split.items()}
+    skipped = dataset.skipped + [(dataset.ids[k], *bad[k]) for k in sorted(bad)]
+    model_config.n_outputs = n_outputs
+    torch.manual_seed(init_seed(cfg))
+    model = CrystalGraphConvNet(model_config, element_features)
+    if model_config.task == "regression":
+        train_targets = targets[split["train"]]
+        model.target_mean.copy_(train_targets.mean(0))
+        std = train_targets.std(0) if len(train_targets) > 1 else torch.ones(n_outputs)
+        model.target_std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+    return Run(model, datasets, store.n_atoms(), skipped, list(dataset.ids), dataset.target_names, cfg,
+               Path(run_dir))
+
+
+def _missing_elements(store: GraphStore, sources, element_features: torch.Tensor, skip_bad: bool) -> dict:
+    """{crystal: (source, reason)} for crystals with elements the feature table lacks (raises the first
+    unless skip_bad); one vectorised pass finds the crystals holding such atoms."""
+    numbers, offsets = store.arrays["atomic_numbers"], store.arrays["atom_offsets"]
+    missing = missing_elements(np.unique(numbers), element_features)
+    if not missing:
+        return {}
+    atoms = np.flatnonzero(np.isin(numbers, missing))
+    found = {}
+    for k in np.unique(np.searchsorted(offsets, atoms, side="right") - 1).tolist():
+        error = require_elements(numbers[offsets[k] : offsets[k + 1]], element_features, sources[k], skip_bad)
+        if error:
+            found[k] = (error.source, error.reason)
+    return found
+
+
+def batches(run: Run, name: str, shuffle: bool = False, generator=None, context=None):
+    data = run.datasets[name]
+    return loader(data, run.cfg.batch_size, shuffle, generator, run.cfg.loader_workers,
+                  run.n_atoms[data.indices], run.cfg.max_batch_atoms, context)

@@ -1,0 +1,97 @@
+"""Prediction tables and the test report: the CSV columns `cgcnn predict` and training share, and the
+metrics of the best model (or an ensemble's mean) on the test split beside a mean/majority predictor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..io.write import write_csv, write_text
+from ..model import CrystalGraphConvNet
+from .loop import LossFunction, evaluate
+from .metrics import metrics_for, spread_ranking
+from .prepare import Run, batches
+from .run_folder import METRICS, TEST_PREDICTIONS
+
+SKIPPED_HEADER = ["id", "file", "reason"]
+
+
+def prediction_columns(task: str, target_names: Sequence[str], values: np.ndarray,
+                       spread: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """CSV columns: `prediction` (+ one per further target); classifiers: P(class 1) and the class.
+    With an ensemble's `spread`, a `std` column follows each prediction column."""
+    if task == "classification":
+        columns = {"prediction": values[:, 1]}
+        if spread is not None:
+            columns["std"] = spread[:, 1]
+        return {**columns, "class": values.argmax(axis=1)}
+    columns = {}
+    for k, name in enumerate(["prediction"] + [f"prediction_{n}" for n in list(target_names)[1:]]):
+        columns[name] = values[:, k]
+        if spread is not None:
+            columns[name.replace("prediction", "std")] = spread[:, k]
+    return columns
+
+
+def write_predictions(path, ids: Iterable, columns: dict, extra: dict | None = None) -> None:
+    """CSV with header id, then `extra` columns (e.g. targets), then `columns`, written atomically."""
+    table = {"id": list(ids), **(extra or {}), **columns}
+    write_csv(path, list(table), ([format_value(v) for v in row] for row in zip(*table.values())))
+
+
+def format_value(value):
+    """Six significant digits for floats; anything else as it is."""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.6g}"
+    return value
+
+
+def write_test_report(run: Run, models: list[CrystalGraphConvNet], device: torch.device, loss_fn: LossFunction,
+                      result: dict) -> dict:
+    """Evaluate the models on the test split, add the metrics to `result` and write it (metrics JSON) with
+    the test predictions CSV. Several models are an ensemble: their mean is scored, each member too, and
+    how well their spread ranks the errors."""
+    task, names = models[0].config.task, run.target_names
+    train, test = run.datasets["train"], run.datasets["test"]
+    result.update(n_train=len(train), n_val=len(run.datasets["val"]), n_test=len(test))
+    if len(test):
+        outputs = []
+        for model in models:
+            _, values, targets, order = evaluate(model.to(device), batches(run, "test"), loss_fn, device)
+            outputs.append(values)
+        mean = np.mean(outputs, axis=0)
+        spread = np.std(outputs, axis=0) if len(models) > 1 else None
+        result["test"] = metrics_for(task, targets, mean, names)
+        if spread is not None:
+            result["members_test"] = [metrics_for(task, targets, o, names) for o in outputs]
+            result["spread_vs_error_spearman"] = spread_ranking(task, targets, mean, spread)
+        result["test_mean_baseline"] = _baseline(task, train.targets[train.indices].numpy(), targets, names)
+        ids = [run.ids[test.indices[k]] for k in order]
+        write_predictions(run.run_dir / TEST_PREDICTIONS, ids, *_test_columns(task, names, targets, mean, spread))
+    write_text(run.run_dir / METRICS, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _baseline(task: str, train_targets: np.ndarray, targets: np.ndarray, names) -> dict:
+    """The same metrics for a model that always predicts the training mean (or the majority class)."""
+    if task == "classification":
+        counts = np.bincount(train_targets.astype(int), minlength=2)
+        probs = np.tile(counts / counts.sum(), (len(targets), 1))
+        return metrics_for(task, targets, probs, names)
+    return metrics_for(task, targets, np.tile(train_targets.mean(0), (len(targets), 1)), names)
+
+
+def _test_columns(task: str, names, targets: np.ndarray, outputs: np.ndarray,
+                  spread: np.ndarray | None = None) -> tuple[dict, dict]:
+    """(prediction columns, target columns): `target`/`prediction`, or `target_<name>`/`prediction_<name>`;
+    an ensemble's `spread` adds `std` (or `std_<name>`) columns."""
+    if task == "classification" or len(names) == 1:
+        truth = targets if targets.ndim == 1 else targets[:, 0]
+        return prediction_columns(task, names, outputs, spread), {"target": truth}
+    columns = {f"prediction_{n}": outputs[:, k] for k, n in enumerate(names)}
+    if spread is not None:
+        columns.update({f"std_{n}": spread[:, k] for k, n in enumerate(names)})
+    return columns, {f"target_{n}": targets[:, k] for k, n in enumerate(names)}

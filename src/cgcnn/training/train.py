@@ -1,0 +1,32 @@
+"""`train`: load a dataset, choose its element table, and train one model or an ensemble on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..config import ModelConfig, TrainConfig
+from ..graphs.elements import element_table_for
+from ..io.structures import CrystalDataset, load_dataset
+from .ensemble import fit_ensemble
+from .run import fit
+
+
+def fit_dataset(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features, run_dir,
+                *, source="dataset", resume: bool = False, progress: bool = True) -> dict:
+    """One model (`fit`), or cfg.ensemble > 1 members in run_dir/member-K and their mean (`fit_ensemble`)."""
+    train_one = fit_ensemble if cfg.ensemble > 1 else fit
+    return train_one(dataset, model_config, cfg, element_features, run_dir, source=source, resume=resume,
+                     progress=progress)
+
+
+def train(data, run_dir, model_config: ModelConfig | None = None, cfg: TrainConfig | None = None, *,
+          atom_init=None, targets: Sequence[str] | None = None, id_column: str = "id",
+          structure_column: str | None = None, resume: bool = False, progress: bool = True) -> dict:
+    """Train on a dataset (a folder with id_prop.csv, or a CSV/JSON table), writing everything to `run_dir`
+    (best.pt, checkpoint.pt, log.csv, split.json, test_metrics.json, test_predictions.csv); returns the
+    test report. Under torchrun every process calls this."""
+    cfg = cfg or TrainConfig()
+    dataset = load_dataset(data, targets, id_column, structure_column, skip_bad=cfg.skip_bad)
+    features = element_table_for(dataset.atom_init, atom_init)
+    return fit_dataset(dataset, model_config or ModelConfig(), cfg, features, run_dir, source=data, resume=resume,
+                       progress=progress)

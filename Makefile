@@ -1,6 +1,6 @@
 # make setup: create .venv and install cgcnn with its test extras (idempotent)
 # make demo:  set up, then train on the embedded data and report (about 5 minutes on 2 cores)
-# make test:  set up, then run the whole test suite
+# make test:  set up, then type-check the package (mypy) and run the whole test suite
 # make accuracy: the accuracy benchmark on ../shared/data (hours on 2 CPU cores; resumable, see docs/RESULTS.md)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,6 +21,7 @@ demo: setup
 	$(VENV)/bin/cgcnn demo --out runs/demo
 
 test: setup
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 clean:

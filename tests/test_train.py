@@ -112,9 +112,14 @@ def test_demo_runs_on_the_embedded_data(tmp_path, capsys):
 
 def test_compiled_training_matches_eager(tiny100, tmp_path):
     data = small_dataset(tiny100, tmp_path / "data", n=40)
+    from torch._dynamo.utils import counters
+
     cfg = dict(FAST, scheduler="none")
+    counters.clear()
     eager = train(data, tmp_path / "eager", ModelConfig(n_conv=1), TrainConfig(epochs=2, **cfg), progress=False)
+    assert not counters["stats"]["unique_graphs"]  # eager: nothing went through torch.compile
     compiled = train(data, tmp_path / "compiled", ModelConfig(n_conv=1), TrainConfig(epochs=2, compile=True, **cfg),
                      progress=False)
+    assert counters["stats"]["unique_graphs"] >= 1  # the compiled path really ran
     # fused kernels sum in another order: the same training up to float rounding over a few steps
     assert compiled["test"]["mae"] == pytest.approx(eager["test"]["mae"], rel=1e-2)

@@ -109,7 +109,7 @@ def command_class(name: str, parts: Sequence[tuple[type, Sequence[str] | None]])
         hints = typing.get_type_hints(cls)
         for f in fields(cls):
             if (chosen is None and f.metadata.get("cli", True)) or (chosen and f.name in chosen):
-                default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+                default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[operator, misc]
                 made.append(_tyro_field(f, hints[f.name], default))
     required = [m for m in made if len(m) == 2]
     return dataclasses.make_dataclass(name, required + [m for m in made if len(m) == 3])
@@ -118,7 +118,7 @@ def command_class(name: str, parts: Sequence[tuple[type, Sequence[str] | None]])
 def parse_command(cls: type, args: Sequence[str], prog: str, description: str) -> dict:
     import tyro
 
-    parsed = tyro.cli(cls, args=list(args), prog=prog, description=description,
+    parsed: Any = tyro.cli(cls, args=list(args), prog=prog, description=description,
                       config=(tyro.conf.FlagCreatePairsOff,))
     values = dataclasses.asdict(parsed)
     return {k: comma_list(v) if k in COMMA_LISTS and v is not None else v for k, v in values.items()}
@@ -256,7 +256,7 @@ def _global_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     """The top level: global options and the list of commands (each command's options come from tyro)."""
     common = _global_options()
-    parser = argparse.ArgumentParser(prog="cgcnn", description=__import__("cgcnn").__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="cgcnn", description=str(__import__("cgcnn").__doc__).splitlines()[0],
                                      parents=[common], allow_abbrev=False,
                                      epilog="`cgcnn COMMAND --help` lists a command's options and their defaults")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -10,7 +10,7 @@ differs from the field's), `cli` (False: set by the program, not by users).
 from __future__ import annotations
 
 import typing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from .errors import CgcnnError
@@ -58,12 +58,6 @@ def _choices(hint) -> tuple:
 def pick(cls, values: dict):
     """An instance of config `cls` from the entries of `values` that are its fields (validated)."""
     return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
-
-
-def defaults(cls) -> dict:
-    """{field: default} of a config dataclass."""
-    return {f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-            for f in fields(cls)}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def site_roles(symbols, frac_coords, lattice) -> list:
 
 def site_maps(rows) -> dict:
     """{'A': {element: (mean contribution, count)}, 'B': {...}} from explain rows with a 'role' key."""
-    values = {"A": defaultdict(list), "B": defaultdict(list)}
+    values: dict[str, defaultdict[str, list[float]]] = {"A": defaultdict(list), "B": defaultdict(list)}
     for row in rows:
         if row["role"] in values:
             values[row["role"]][row["element"]].append(float(row["contribution"]))
@@ -54,9 +55,11 @@ def cubic_cell(a_element: str, b_element: str, anions: list, lattice_constant: f
 
     if lattice_constant is None:
         r_x = np.mean([Element(x).atomic_radius for x in anions])
-        lattice_constant = 2 * (float(Element(b_element).atomic_radius) + float(r_x))
-    coords = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
-    return Structure(Lattice.cubic(lattice_constant), [a_element, b_element, *anions], coords)
+        r_b = Element(b_element).atomic_radius
+        lattice_constant = 2 * (float(r_b) + float(r_x))  # type: ignore[arg-type]
+    coords: list[list[float]] = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    species: list[str] = [a_element, b_element, *anions]
+    return Structure(Lattice.cubic(lattice_constant), species, coords)
 
 
 def candidates(a_elements, b_elements, mixtures=ANION_MIXTURES, exclude=(), lattice_constant=None):
@@ -120,7 +123,7 @@ def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path
     return rows
 
 
-def lattice_constants_from(known) -> callable:
+def lattice_constants_from(known) -> Callable[[str, str, str], float | None]:
     """A lattice-constant guess from known cells [(A, B, X, a)]: the median over cells with the same B and
     X set, else the same B, else the atomic-radius estimate."""
     by_bx, by_b = defaultdict(list), defaultdict(list)

@@ -77,7 +77,7 @@ class Predictor:
         """(mean, std) over members in input order; batches are capped in atoms too, so a run of large
         cells cannot raise the memory peak."""
         n_atoms = [g.n_atoms for g in graphs]
-        per_member = [[] for _ in self.models]
+        per_member: list[list[torch.Tensor]] = [[] for _ in self.models]
         for batch in loader(GraphDataset(graphs), batch_size, n_atoms=n_atoms, max_atoms=max_atoms):
             batch = batch.to(self.device)
             for outputs, model in zip(per_member, self.models):

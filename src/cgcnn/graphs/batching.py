@@ -27,11 +27,13 @@ class Batch:
     targets: torch.Tensor | None
     indices: torch.Tensor  # positions of the crystals in their dataset
 
-    def to(self, device) -> "Batch":
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+    def to(self, device: torch.device | str) -> "Batch":
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device, non_blocking=True)
+
         return Batch(
-            move(self.atomic_numbers), move(self.edge_index), move(self.distances),
-            move(self.crystal_index), self.n_crystals, move(self.targets), self.indices,
+            move(self.atomic_numbers), move(self.edge_index), move(self.distances), move(self.crystal_index),
+            self.n_crystals, None if self.targets is None else move(self.targets), self.indices,
         )
 
 

@@ -69,7 +69,7 @@ def generate_default_table(max_z: int = MAX_Z) -> dict:
     """Build the 92-dim one-hot table from mendeleev (needs the optional `mendeleev` package)."""
     from mendeleev import element
 
-    table = {}
+    table: dict[int, list[int]] = {}
     for z in range(1, max_z + 1):
         values = _properties(element(z))
         table[z] = sum((_one_hot(v, *spec[1:]) for v, spec in zip(values, BINS)), [])

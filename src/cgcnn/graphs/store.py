@@ -142,7 +142,7 @@ def write_store(path, graphs, key: str, params: GraphConfig) -> None:
         columns = {name: open(Path(tmp) / name, "wb") for name in ("atomic_numbers", "src", "dst", "distances")}
         atom_offsets, edge_offsets, failures = [0], [0], {}
         for k, graph in graphs:
-            if isinstance(graph, Exception):
+            if isinstance(graph, InputError):
                 failures[k] = (graph.source, graph.reason)
                 atom_offsets.append(atom_offsets[-1])
                 edge_offsets.append(edge_offsets[-1])

@@ -111,7 +111,7 @@ def read_structures(path) -> list:
     return [(name, validate_structure(s, path)) for name, s in pairs]
 
 
-def structure_from_text(text: str, source):
+def structure_from_text(text: str | dict, source):
     """Parse an embedded structure: a CIF, a POSCAR or a pymatgen JSON dict (as text or dict)."""
     from pymatgen.core import Structure
 
@@ -155,7 +155,8 @@ class Problems:
     """Bad entries: raised at once, or (with skip_bad) collected as (id, source, reason) and left out."""
 
     def __init__(self, skip_bad: bool):
-        self.skip_bad, self.found = skip_bad, []
+        self.skip_bad = skip_bad
+        self.found: list[tuple[str, str, str]] = []
 
     def report(self, crystal_id, source, reason) -> None:
         if not self.skip_bad:

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 FORMAT = "cgcnn-model"
 ENSEMBLE_FORMAT = "cgcnn-ensemble"  # several models of one recipe, trained from different seeds
 # numpy scalars are pickled by reference to this function; it only rebuilds a number from bytes.
-SAFE_GLOBALS = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, np.dtypes.Float64DType]
+SAFE_GLOBALS: list = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),  # type: ignore[attr-defined]
+                      np.dtype, np.dtypes.Float64DType]
 ORIGINAL_ELEMENT_TABLE = "original_atom_init.json"
 # Keys our network has that the original's state_dict lacks; they are filled from elsewhere.
 FILLED_KEYS = {"element_features", "target_mean", "target_std", "expansion.centers"}

@@ -14,6 +14,8 @@ from torch.nn import functional as F
 class GaussianExpansion(nn.Module):
     """u_k(d) = exp(-(d - μ_k)² / σ²), μ_k = dmin, dmin+step, …, dmax; σ = step (as in the original)."""
 
+    centers: torch.Tensor
+
     def __init__(self, dmin: float, dmax: float, step: float):
         super().__init__()
         n = int(round((dmax - dmin) / step)) + 1

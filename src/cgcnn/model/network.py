@@ -20,6 +20,10 @@ class CrystalGraphConvNet(nn.Module):
     Buffers carry what a prediction needs besides weights: the element table and the target scaling.
     """
 
+    element_features: torch.Tensor  # buffers: (max Z + 1, F) table; per-target mean and spread
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
+
     def __init__(self, config: ModelConfig, element_features: torch.Tensor):
         super().__init__()
         if config.conv not in CONVOLUTIONS:

@@ -10,7 +10,7 @@ elastic moduli) into --work and writes two tables (id = Materials Project id, st
   mp37k.csv       formation_energy_per_atom, band_gap, is_metal (band gap = 0), fermi_energy
   elasticity.csv  log10_K_VRH, log10_G_VRH (crystals with a modulus ≤ 0 are left out: no logarithm)
 The 60/20/20 splits are fixed (seed 2018) and committed in benchmarks/splits/, so anyone re-runs the same
-crystals. `run TASK` trains with `cgcnn train ... --split-file` (the exact command is printed and stored
+crystals. `run TASK` trains with `cgcnn train TABLE --config recipes/TASK.yaml --split-file` (the exact command is printed and stored
 in the run folder), resuming where a checkpoint exists; the run folder keeps best.pt, log.csv,
 test_metrics.json and test_predictions.csv. `run TASK --member K` trains one member of an ensemble task
 alone, so members can train at once (one process each); `run TASK` then bundles the finished members.
@@ -32,29 +32,11 @@ import tarfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from tasks import LC_VAL, ROOT, SPLITS, TASKS, lc_epochs, portable, recipe_path
+
 SHARED = ROOT.parent / "shared" / "data" / "mp-cgcnn-37k.tar.gz"
-SPLITS = HERE / "splits"
 DEFAULT_WORK = Path(os.environ.get("CGCNN_BENCHMARK_WORK", "/tmp/cgcnn-accuracy"))
 SEED = 2018
-
-# The training recipe shared by every task (AdamW, warm-up + cosine, L1 loss), then per-task settings.
-RECIPE = ["--optim", "adamw", "--lr", "2e-3", "--weight-decay", "1e-5", "--scheduler", "cosine",
-          "--warmup-epochs", "3", "--loss", "l1", "--batch-size", "128", "--compile"]
-TASKS = {
-    "formation-energy": {"table": "mp37k", "target": "formation_energy_per_atom", "unit": "eV/atom",
-                         "epochs": 200, "paper": 0.039, "args": ["--ensemble", "3"]},
-    "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "epochs": 60, "paper": 0.388},
-    "metal-classifier": {"table": "mp37k", "target": "is_metal", "unit": "P(metal)", "epochs": 30, "paper": 0.95,
-                         "args": ["--task", "classification"]},
-    "fermi-energy": {"table": "mp37k", "target": "fermi_energy", "unit": "eV", "epochs": 30, "paper": 0.363,
-                     "args": ["--skip-bad"]},  # 2 crystals have no Fermi energy: left out, listed in skipped.csv
-    "bulk-modulus": {"table": "elasticity", "target": "log10_K_VRH", "unit": "log10(GPa)", "epochs": 150,
-                     "paper": 0.054, "args": ["--ensemble", "3", "--batch-size", "64"]},
-    "shear-modulus": {"table": "elasticity", "target": "log10_G_VRH", "unit": "log10(GPa)", "epochs": 150,
-                      "paper": 0.087, "args": ["--ensemble", "3", "--batch-size", "64"]},
-}
 
 
 # ---------------------------------------------------------------- prepare
@@ -132,21 +114,14 @@ def prepare(work: Path) -> None:
 
 
 def command(task: str, work: Path, runs: Path, extra: list, member: int | None = None) -> list:
-    """The task's `cgcnn train` command; with `member`, that one ensemble member alone (seed k, member-k)."""
-    spec = TASKS[task]
-    args, out = spec.get("args", []), runs / task
+    """The task's `cgcnn train` command (its settings from recipes/TASK.yaml); with `member`, that one
+    ensemble member alone (seed k, member-k)."""
+    spec, out = TASKS[task], runs / task
+    args = ["--config", str(recipe_path(task))]
     if member is not None:
-        k = args.index("--ensemble")
-        args, out = [*args[:k], *args[k + 2:], "--init-seed", str(member)], out / f"member-{member}"
+        args, out = [*args, "--ensemble", "1", "--init-seed", str(member)], out / f"member-{member}"
     return [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(work / f"{spec['table']}.csv"),
-            "--structure-column", "structure", "--targets", spec["target"],
-            "--split-file", str(SPLITS / f"{spec['table']}.json"), "--out", str(out),
-            "--epochs", str(spec["epochs"]), *RECIPE, *args, *extra]
-
-
-def portable(text: str, work: Path = DEFAULT_WORK) -> str:
-    """A command as anyone can re-run it: the data folder as $WORK, repository paths relative."""
-    return text.replace(str(work), "$WORK").replace(str(ROOT) + "/", "")
+            *args, "--split-file", str(SPLITS / f"{spec['table']}.json"), "--out", str(out), *extra]
 
 
 def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: int | None = None) -> None:
@@ -173,12 +148,6 @@ def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: in
 # ---------------------------------------------------------------- learning curve
 
 LC_SIZES = [500, 2000, 8000]
-LC_CRYSTAL_PASSES = 200_000  # training budget per point: epochs = passes / size, within 25..300
-LC_VAL = 1000  # validation crystals per point (the first of the fixed split), test = the whole test split
-
-
-def lc_epochs(size: int) -> int:
-    return max(25, min(300, round(LC_CRYSTAL_PASSES / size)))
 
 
 def lc_split(work: Path, size: int) -> Path:
@@ -210,23 +179,6 @@ def learning_curve(work: Path, runs: Path, threads: int, sizes: list, recipe_siz
         extra = [*VARIANTS[variant], "--ensemble", "1", "--split-file", str(lc_split(work, size)), "--out", str(out),
                  "--epochs", str(lc_epochs(size))]
         run("formation-energy", work, runs, threads, extra)
-
-
-# ---------------------------------------------------------------- report and ship
-
-
-def run_summary(task: str, folder: Path) -> dict:
-    """Metrics, epochs and training time of a finished run folder (single model or ensemble)."""
-    metrics = json.loads((folder / "test_metrics.json").read_text())
-    logs = sorted(folder.glob("member-*/log.csv")) or [folder / "log.csv"]
-    seconds = sum(float(row.split(",")[-1]) for log in logs for row in log.read_text().splitlines()[1:])
-    timings = sorted(folder.glob("member-*/benchmark_runs.json")) + [folder / "benchmark_runs.json"]
-    history = [h for path in timings if path.is_file() for h in json.loads(path.read_text())]
-    spec = TASKS.get(task, {})
-    return {"task": task, "target": spec.get("target"), "unit": spec.get("unit"), "paper": spec.get("paper"),
-            "metrics": metrics, "epoch_seconds_total": round(seconds, 1),
-            "wall_seconds_total": round(sum(h["wall_seconds"] for h in history), 1),
-            "commands": [portable(h["command"]) for h in history]}
 
 
 def main(argv=None) -> None:

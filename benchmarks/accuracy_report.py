@@ -14,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from accuracy import LC_CRYSTAL_PASSES, LC_VAL, ROOT, TASKS, lc_epochs, run_summary
+from tasks import LC_CRYSTAL_PASSES, LC_VAL, ROOT, TASKS, lc_epochs, run_summary
 from cgcnn.apps.plots import learning_curve_plot, parity_plot, roc_plot
 
 FIGURES, RESULTS = ROOT / "docs" / "figures", ROOT / "benchmarks" / "results"
 MODELS = ROOT / "src" / "cgcnn" / "data" / "models"
 NOTES = RESULTS / "accuracy-notes.md"
+RECIPES_NOTE = ("Each task's settings are committed as a recipe, `recipes/TASK.yaml`: `cgcnn train TABLE --config "
+                "recipes/TASK.yaml --split-file ... --out ...` is the same training as the command below "
+                "(tests/test_recipes.py parses both and compares every setting).")
 DATA_NOTE = ("36,737 Materials Project crystals of the CGCNN paper (mp-cgcnn-37k: structures and properties "
              "from the Materials Project, CC BY 4.0, as redistributed by the CrysXPP and MEGNet-fork projects, MIT)")
 TRAINING_DATA = {
@@ -113,8 +116,8 @@ def result_row(s: dict) -> str:
 def _epochs(s: dict) -> str:
     m = s["metrics"]
     if m.get("ensemble"):
-        return f"{TASKS[s['task']]['epochs']} × {m['ensemble']}"
-    return f"{TASKS[s['task']]['epochs']} (best {m['best_epoch']})"
+        return f"{s['epochs']} × {m['ensemble']}"
+    return f"{s['epochs']} (best {m['best_epoch']})"
 
 
 def ensemble_lines(summaries: dict) -> list:
@@ -165,7 +168,7 @@ def write_results(summaries: dict, lc_rows: list) -> None:
                 "", "![learning curve](figures/accuracy-learning-curve.png)"]
     out += ["", "## Figures", ""]
     out += [f"![{task}](figures/accuracy-{task}.png)" for task in summaries]
-    out += ["", "## Commands", "", "```"]
+    out += ["", "## Commands", "", RECIPES_NOTE, "", "```"]
     out += [c for s in summaries.values() for c in s["commands"]]
     out += ["```", ""]
     if NOTES.is_file():

@@ -27,21 +27,3 @@ def test_learning_curve_subsets_nest_inside_the_training_split(tmp_path):
     assert set(small["train"]) < set(large["train"]) and small["test"] == large["test"]
     assert len(small["val"]) == len(large["val"]) == 1000
     assert lc_epochs(500) == 300 and lc_epochs(100_000) == 25
-
-
-def test_a_member_command_trains_one_seed_of_the_ensemble_into_its_folder(tmp_path):
-    import sys
-
-    sys.path.insert(0, str(SPLITS.parent))
-    from accuracy import command
-
-    whole = command("bulk-modulus", tmp_path / "work", tmp_path / "runs", [])
-    member = command("bulk-modulus", tmp_path / "work", tmp_path / "runs", [], member=2)
-    assert "--ensemble" in whole and "--ensemble" not in member
-    assert member[member.index("--init-seed") + 1] == "2"
-    assert member[member.index("--out") + 1] == str(tmp_path / "runs" / "bulk-modulus" / "member-2")
-    # otherwise the same recipe
-    k, o = whole.index("--ensemble"), whole.index("--out")
-    same = [*whole[:o + 1], str(tmp_path / "runs" / "bulk-modulus" / "member-2"), *whole[o + 2:k], *whole[k + 2:],
-            "--init-seed", "2"]
-    assert member == same

@@ -145,6 +145,8 @@ def recipe_arguments(path: str, allowed: dict[str, dataclasses.Field]) -> list[s
         f = allowed.get(str(key).replace("-", "_"))
         if f is None:
             raise InputError(path, f"unknown setting {key!r} (settings are the options of `cgcnn train`)")
+        if f.name in COMMA_LISTS and isinstance(value, list):
+            value = ",".join(map(str, value))
         args += _as_options(option_name(f), value)
     return args
 

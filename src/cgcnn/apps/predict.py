@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import GraphConfig
 from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs, iter_graphs

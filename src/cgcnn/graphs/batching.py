@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from .elements import require_elements
-from .graph import CrystalGraph
 
 log = logging.getLogger(__name__)
 

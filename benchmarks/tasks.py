@@ -1,0 +1,62 @@
+"""The accuracy benchmark's tasks: what each predicts, from which table, the paper's figure, and its
+training recipe (recipes/TASK.yaml, read by `cgcnn train --config`). Shared by accuracy.py (runs) and
+accuracy_report.py (RESULTS.md), which import from here and never from each other."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SPLITS = HERE / "splits"
+RECIPES = ROOT / "recipes"
+
+TASKS = {
+    "formation-energy": {"table": "mp37k", "target": "formation_energy_per_atom", "unit": "eV/atom", "paper": 0.039},
+    "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "paper": 0.388},
+    "metal-classifier": {"table": "mp37k", "target": "is_metal", "unit": "P(metal)", "paper": 0.95},
+    "fermi-energy": {"table": "mp37k", "target": "fermi_energy", "unit": "eV", "paper": 0.363},
+    "bulk-modulus": {"table": "elasticity", "target": "log10_K_VRH", "unit": "log10(GPa)", "paper": 0.054},
+    "shear-modulus": {"table": "elasticity", "target": "log10_G_VRH", "unit": "log10(GPa)", "paper": 0.087},
+}
+
+LC_CRYSTAL_PASSES = 200_000  # learning-curve budget per point: epochs = passes / size, within 25..300
+LC_VAL = 1000  # validation crystals per point (the first of the fixed split), test = the whole test split
+
+
+def recipe_path(task: str) -> Path:
+    return RECIPES / f"{task}.yaml"
+
+
+def recipe(task: str) -> dict:
+    """The task's settings, as `cgcnn train --config` reads them."""
+    return yaml.safe_load(recipe_path(task).read_text())
+
+
+def lc_epochs(size: int) -> int:
+    return max(25, min(300, round(LC_CRYSTAL_PASSES / size)))
+
+
+def portable(text: str, work: Path | None = None) -> str:
+    """A command as anyone can re-run it: the data folder as $WORK, repository paths relative."""
+    if work is not None:
+        text = text.replace(str(work), "$WORK")
+    return text.replace(str(ROOT) + "/", "")
+
+
+def run_summary(task: str, folder: Path) -> dict:
+    """Metrics, epochs and training time of a finished run folder (single model or ensemble)."""
+    metrics = json.loads((folder / "test_metrics.json").read_text())
+    logs = sorted(folder.glob("member-*/log.csv")) or [folder / "log.csv"]
+    seconds = sum(float(row.split(",")[-1]) for log in logs for row in log.read_text().splitlines()[1:])
+    timings = sorted(folder.glob("member-*/benchmark_runs.json")) + [folder / "benchmark_runs.json"]
+    history = [h for path in timings if path.is_file() for h in json.loads(path.read_text())]
+    spec = TASKS.get(task, {})
+    return {"task": task, "target": spec.get("target"), "unit": spec.get("unit"), "paper": spec.get("paper"),
+            "epochs": recipe(task)["epochs"] if task in TASKS else None,
+            "metrics": metrics, "epoch_seconds_total": round(seconds, 1),
+            "wall_seconds_total": round(sum(h["wall_seconds"] for h in history), 1),
+            "commands": [portable(h["command"]) for h in history]}

@@ -75,4 +75,23 @@ def test_the_network_needs_only_torch_and_its_config():
     tree = ast.parse((PACKAGE / "model" / "network.py").read_text())
     names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert names <= {"__future__", "torch", "torch.nn", "..config", "config", ".layers", "layers"}, names
+    assert names <= {"__future__", "typing", "torch", "torch.nn", "config", "layers"}, names
+
+
+def test_only_the_command_line_prints():
+    printing = [module_name(p) for p in PACKAGE.rglob("*.py") if p.name != "cli.py"
+                and any(isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"
+                        for n in ast.walk(ast.parse(p.read_text())))]
+    assert not printing, f"{printing} print; the library logs instead"
+
+
+def test_public_functions_are_typed():
+    """Every public function and method says what it takes and returns (mypy checks the rest)."""
+    untyped = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                args = [a for a in node.args.args + node.args.kwonlyargs if a.arg not in ("self", "cls")]
+                if node.returns is None or any(a.annotation is None for a in args):
+                    untyped.append(f"{module_name(path)}.{node.name}")
+    assert not untyped, untyped

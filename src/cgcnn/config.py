@@ -10,10 +10,15 @@ differs from the field's), `cli` (False: set by the program, not by users).
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+import os
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, Literal, TypeVar, Union
 
 from .errors import CgcnnError
+
+
+PathLike = Union[str, os.PathLike]  # a file or folder, as text or a Path
+C = TypeVar("C")
 
 
 class ConfigError(CgcnnError, ValueError):
@@ -29,12 +34,12 @@ def setting(default: Any, help: str, *, min: float | None = None, flag: str | No
     return field(default=default, metadata=metadata)
 
 
-def option_name(f) -> str:
+def option_name(f: Field) -> str:
     """The command-line spelling of a field: --atom-fea-len for atom_fea_len (or its `flag`)."""
     return "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
 
 
-def validate(config) -> None:
+def validate(config: Any) -> None:
     """Check every field of a config dataclass against its type's choices and its `min`."""
     hints = typing.get_type_hints(type(config))
     for f in fields(config):
@@ -55,9 +60,9 @@ def _choices(hint) -> tuple:
     return sum((_choices(arg) for arg in typing.get_args(hint)), ())
 
 
-def pick(cls, values: dict):
+def pick(cls: type[C], values: dict) -> C:
     """An instance of config `cls` from the entries of `values` that are its fields (validated)."""
-    return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+    return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

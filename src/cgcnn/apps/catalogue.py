@@ -9,6 +9,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from ..config import PathLike
 from ..errors import InputError
 
 CATALOGUE = "models.json"
@@ -24,7 +25,7 @@ def shipped_models() -> dict:
     return json.loads(catalogue.read_text()) if catalogue.is_file() else {}
 
 
-def resolve_model(name_or_path) -> Path:
+def resolve_model(name_or_path: PathLike) -> Path:
     """A model file path: the path itself if it exists, else the shipped model of that name."""
     path = Path(name_or_path)
     if path.exists():

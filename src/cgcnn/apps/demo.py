@@ -4,11 +4,11 @@ test MAE beside a mean predictor, predict a few held-out crystals and draw a par
 from __future__ import annotations
 
 import csv
-import json
 from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
-from ..config import ModelConfig, TrainConfig
+from ..config import ModelConfig, PathLike, TrainConfig
 from ..training import train
 from ..training.run_folder import TEST_PREDICTIONS
 
@@ -18,11 +18,12 @@ DEMO_TRAINING = TrainConfig(epochs=150, batch_size=64, optimizer="adamw", lr=3e-
                             scheduler="cosine", loss="l1", seed=0)
 
 
-def demo_data_path():
+def demo_data_path() -> Traversable:
     return resources.files("cgcnn") / "data" / DEMO_DATA
 
 
-def run_demo(out="runs/demo", epochs=None, progress=True, resume=None) -> str:
+def run_demo(out: PathLike = "runs/demo", epochs: int | None = None, progress: bool = True,
+             resume: bool | None = None) -> str:
     """Train (or resume) the demo run in `out`; return a short text report."""
     from .plots import parity_plot
     from .predict import load_model
@@ -61,7 +62,3 @@ def _held_out_examples(rows, predictor, parse) -> list:
     structures = [parse(table.loc[r["id"], "cif"], r["id"]) for r in rows]
     values = predictor.predict(structures)[:, 0]
     return [f"  {r['id']:>12s}: {float(r['target']):+.3f} → {v:+.3f}" for r, v in zip(rows, values)]
-
-
-if __name__ == "__main__":
-    print(json.dumps(run_demo(), indent=2))

@@ -11,19 +11,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from collections.abc import Sequence
+
+from ..config import PathLike
 from ..errors import InputError
-from ..graphs.batching import collate
+from ..graphs.batching import Batch, collate
 from ..graphs.elements import require_elements
-from ..graphs.graph import build_graph
+from ..graphs.graph import CrystalGraph, build_graph
 from ..io.crystal import load_crystal
 from ..io.structures import collect_structures
 from ..io.write import write_csv
+from ..model import CrystalGraphConvNet
 from .predict import load_model
 
 EXACT, APPROXIMATE = "exact (linear pooling)", "gradient x deviation (approximate)"
 
 
-def gradient_contributions(model, batch) -> torch.Tensor:
+def gradient_contributions(model: CrystalGraphConvNet, batch: Batch) -> torch.Tensor:
     """Full pooling: f(h̄)/N + ∇f(h̄)·(h_i − h̄)/N per site, in target units (see the module docstring)."""
     with torch.no_grad():
         atoms = model.atom_features(batch)
@@ -41,7 +45,7 @@ def gradient_contributions(model, batch) -> torch.Tensor:
     return torch.stack(shares, dim=1)
 
 
-def contributions(model, graphs) -> tuple:
+def contributions(model: CrystalGraphConvNet, graphs: list[CrystalGraph]) -> tuple[torch.Tensor, str]:
     """(per-site contributions (N, T), method) for a list of graphs."""
     model.eval()
     batch = collate([(k, g, None) for k, g in enumerate(graphs)])
@@ -51,7 +55,8 @@ def contributions(model, graphs) -> tuple:
     return gradient_contributions(model, batch), APPROXIMATE
 
 
-def explain_files(model_path, inputs, out_path, atom_init=None) -> dict:
+def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
+                  atom_init: PathLike | None = None) -> dict:
     """One CSV row per site: id, site, element, fractional x y z, contribution(s), method (an ensemble's
     contributions are its members' mean)."""
     from pymatgen.core import Element

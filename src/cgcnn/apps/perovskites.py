@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from ..config import PathLike
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 ANIONS = ("O", "N", "S", "F")
 ANION_MIXTURES = ("O3", "O2N", "ON2", "N3", "O2F", "ONF", "O2S")  # the X-site sets of Castelli's data
+LatticeGuess = Callable[[str, str, str], "float | None"]  # (A, B, X set) → lattice constant or None
 STABLE_BELOW = 0.2  # eV/atom: Castelli's heat-of-formation criterion for a stable perovskite
 
 
-def site_roles(symbols, frac_coords, lattice) -> list:
+def site_roles(symbols: Sequence[str], frac_coords: ArrayLike, lattice: ArrayLike) -> list[str]:
     """'X' for anion sites; of the two cations, 'B' is the one nearest an anion (octahedral), 'A' the other."""
     frac = np.asarray(frac_coords, float)
     anions = [k for k, s in enumerate(symbols) if s in ANIONS]
@@ -22,7 +30,7 @@ def site_roles(symbols, frac_coords, lattice) -> list:
     if len(cations) != 2 or len(anions) != 3:
         raise ValueError(f"not an ABX3 cell: {''.join(symbols)}")
 
-    def nearest_anion(k):
+    def nearest_anion(k: int) -> float:
         delta = frac[anions] - frac[k]
         delta -= np.round(delta)  # minimum image (the cells are cubic)
         return np.linalg.norm(delta @ np.asarray(lattice), axis=1).min()
@@ -31,7 +39,7 @@ def site_roles(symbols, frac_coords, lattice) -> list:
     return ["X" if k in anions else "B" if k == b else "A" for k in range(len(symbols))]
 
 
-def site_maps(rows) -> dict:
+def site_maps(rows: Iterable[dict]) -> dict:
     """{'A': {element: (mean contribution, count)}, 'B': {...}} from explain rows with a 'role' key."""
     values: dict[str, defaultdict[str, list[float]]] = {"A": defaultdict(list), "B": defaultdict(list)}
     for row in rows:
@@ -48,7 +56,7 @@ def anion_sites(mixture: str) -> list:
     return sorted(sum(([el.symbol] * int(composition[el]) for el in composition), []))
 
 
-def cubic_cell(a_element: str, b_element: str, anions: list, lattice_constant: float | None = None):
+def cubic_cell(a_element: str, b_element: str, anions: list, lattice_constant: float | None = None) -> Structure:
     """Pm-3m ABX3: A at the corner, B at the body centre, X on the face centres. Without a lattice
     constant, a = 2 (r_B + r_X) with pymatgen's atomic radii (the B–X bond spans half the cell)."""
     from pymatgen.core import Element, Lattice, Structure
@@ -62,7 +70,8 @@ def cubic_cell(a_element: str, b_element: str, anions: list, lattice_constant: f
     return Structure(Lattice.cubic(lattice_constant), species, coords)
 
 
-def candidates(a_elements, b_elements, mixtures=ANION_MIXTURES, exclude=(), lattice_constant=None):
+def candidates(a_elements: Iterable[str], b_elements: Iterable[str], mixtures: Iterable[str] = ANION_MIXTURES,
+               exclude: Iterable[str] = (), lattice_constant: LatticeGuess | None = None) -> Iterator[tuple]:
     """(id, formula, A, B, X, Structure) for every combination not in `exclude` (reduced formulas);
     `lattice_constant(a, b, x)` gives the cell size (None: estimate from atomic radii)."""
     from pymatgen.core import Composition
@@ -78,7 +87,8 @@ def candidates(a_elements, b_elements, mixtures=ANION_MIXTURES, exclude=(), latt
         yield f"{a}{b}{x}", formula, a, b, x, cubic_cell(a, b, anion_sites(x), size)
 
 
-def enrichment(a_sites, b_sites, stable, rule) -> dict:
+def enrichment(a_sites: Sequence[str], b_sites: Sequence[str], stable: ArrayLike,
+               rule: Callable[[str, str], bool]) -> dict:
     """How much more often a rule picks stable perovskites than picking at random.
 
     a_sites, b_sites: element of each labelled crystal on A and B; stable: booleans; rule(a, b) → bool."""
@@ -90,15 +100,16 @@ def enrichment(a_sites, b_sites, stable, rule) -> dict:
             "enrichment": float(hit / base) if base > 0 else float("nan")}
 
 
-def group_rule(a_groups=(13, 14, 15), b_groups=(4, 5, 6)):
+def group_rule(a_groups: Sequence[int] = (13, 14, 15), b_groups: Sequence[int] = (4, 5, 6)) -> Callable[[str, str], bool]:
     """The paper's design rule: A from groups 13–15, B from groups 4–6."""
     from pymatgen.core import Element
 
     return lambda a, b: Element(a).group in a_groups and Element(b).group in b_groups
 
 
-def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path=None, exclude=(),
-           lattice_constant=None) -> list:
+def screen(model_path: PathLike, a_elements: Iterable[str], b_elements: Iterable[str],
+           mixtures: Iterable[str] = ANION_MIXTURES, out_path: PathLike | None = None, exclude: Iterable[str] = (),
+           lattice_constant: LatticeGuess | None = None) -> list:
     """Predict every candidate ABX3 and rank them, most stable (lowest formation energy) first.
 
     The model's target is taken per cell (5 atoms), as Castelli's heat_all; `stable` marks candidates
@@ -123,7 +134,7 @@ def screen(model_path, a_elements, b_elements, mixtures=ANION_MIXTURES, out_path
     return rows
 
 
-def lattice_constants_from(known) -> Callable[[str, str, str], float | None]:
+def lattice_constants_from(known: Iterable[tuple[str, str, str, float]]) -> LatticeGuess:
     """A lattice-constant guess from known cells [(A, B, X, a)]: the median over cells with the same B and
     X set, else the same B, else the atomic-radius estimate."""
     by_bx, by_b = defaultdict(list), defaultdict(list)
@@ -131,7 +142,7 @@ def lattice_constants_from(known) -> Callable[[str, str, str], float | None]:
         by_bx[b, x].append(a)
         by_b[b].append(a)
 
-    def guess(a_element, b_element, x):
+    def guess(a_element: str, b_element: str, x: str) -> float | None:
         seen = by_bx.get((b_element, x)) or by_b.get(b_element)
         return float(np.median(seen)) if seen else None
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from ..config import PathLike
 
 from ..io.write import atomic_path
 
@@ -25,7 +28,8 @@ def _save(fig, path, title=None) -> None:
     _pyplot().close(fig)
 
 
-def parity_plot(targets, predictions, path, label="target", title=None, hexbin=None) -> None:
+def parity_plot(targets: ArrayLike, predictions: ArrayLike, path: PathLike, label: str = "target",
+                title: str | None = None, hexbin: bool | None = None) -> None:
     """Predicted vs true values with the y = x line; the MAE in the corner. Points, or (for many, or
     hexbin=True) hexagonal bins coloured by log count, as the paper's Fig. 2c."""
     plt = _pyplot()
@@ -47,7 +51,7 @@ def parity_plot(targets, predictions, path, label="target", title=None, hexbin=N
     _save(fig, path, title)
 
 
-def roc_plot(labels, scores, path, title=None) -> None:
+def roc_plot(labels: ArrayLike, scores: ArrayLike, path: PathLike, title: str | None = None) -> None:
     """Receiver operating characteristic of a binary classifier, with its area (the paper's Fig. 2d)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -63,7 +67,7 @@ def roc_plot(labels, scores, path, title=None) -> None:
     _save(fig, path, title)
 
 
-def learning_curve_plot(curves: dict, path, label="test MAE", title=None) -> None:
+def learning_curve_plot(curves: dict, path: PathLike, label: str = "test MAE", title: str | None = None) -> None:
     """{name: [(training size, error), ...]} on log-log axes (the paper's Fig. 2b)."""
     plt = _pyplot()
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
@@ -86,7 +90,8 @@ def learning_curve_plot(curves: dict, path, label="test MAE", title=None) -> Non
     _save(fig, path, title)
 
 
-def periodic_table_heatmap(values: dict, path, title="", label="", cmap="coolwarm") -> None:
+def periodic_table_heatmap(values: dict, path: PathLike, title: str = "", label: str = "",
+                           cmap: str = "coolwarm") -> None:
     """Element → value on a periodic-table grid (lanthanides and actinides in rows below); blank where
     there is no value."""
     import matplotlib

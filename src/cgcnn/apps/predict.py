@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import ctypes
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..config import PathLike
 from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs, iter_graphs
+from ..graphs.graph import CrystalGraph
 from ..io.structures import collect_structures, to_structure
 from ..io.write import atomic_path, write_csv
 from ..model import models_from_file
@@ -46,11 +50,11 @@ class Predictor:
     def is_ensemble(self) -> bool:
         return len(self.models) > 1
 
-    def predict(self, structures, batch_size=256) -> np.ndarray:
+    def predict(self, structures: Any, batch_size: int = 256) -> np.ndarray:
         """pymatgen Structures or ASE Atoms → (n, n_targets) values, or (n, n_classes) probabilities."""
         return self.predict_spread(structures, batch_size)[0]
 
-    def predict_spread(self, structures, batch_size=256) -> tuple:
+    def predict_spread(self, structures: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """(mean, standard deviation over the ensemble's members; zeros for a single model)."""
         if not isinstance(structures, (list, tuple)):
             structures = [structures]
@@ -59,20 +63,24 @@ class Predictor:
         graphs = self.graphs_for(structures, sources)
         return self.predict_graphs_spread(graphs, batch_size)
 
-    def predict_items(self, items, sources, batch_size=256, workers=1, progress=False) -> np.ndarray:
+    def predict_items(self, items: Sequence, sources: Sequence[str], batch_size: int = 256, workers: int = 1,
+                      progress: bool = False) -> np.ndarray:
         """Predict dataset items (paths, embedded text, Structures), reading them on `workers` processes."""
         return self.predict_graphs(self.graphs_for(items, sources, workers, progress), batch_size)
 
-    def graphs_for(self, items, sources, workers=1, progress=False) -> list:
+    def graphs_for(self, items: Sequence, sources: Sequence[str], workers: int = 1,
+                   progress: bool = False) -> list[CrystalGraph]:
         graphs = build_graphs(items, sources, self.params, workers, progress)
         check_elements((g.atomic_numbers for g in graphs), sources, self.model.element_features)
         return graphs
 
-    def predict_graphs(self, graphs, batch_size=256, max_atoms=MAX_BATCH_ATOMS) -> np.ndarray:
+    def predict_graphs(self, graphs: Sequence[CrystalGraph], batch_size: int = 256,
+                       max_atoms: int = MAX_BATCH_ATOMS) -> np.ndarray:
         return self.predict_graphs_spread(graphs, batch_size, max_atoms)[0]
 
     @torch.no_grad()
-    def predict_graphs_spread(self, graphs, batch_size=256, max_atoms=MAX_BATCH_ATOMS) -> tuple:
+    def predict_graphs_spread(self, graphs: Sequence[CrystalGraph], batch_size: int = 256,
+                              max_atoms: int = MAX_BATCH_ATOMS) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over members in input order; batches are capped in atoms too, so a run of large
         cells cannot raise the memory peak."""
         n_atoms = [g.n_atoms for g in graphs]
@@ -89,7 +97,7 @@ class Predictor:
         return values.mean(0).numpy(), spread.numpy()
 
 
-def load_model(path, atom_init=None, device="cpu") -> Predictor:
+def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = "cpu") -> Predictor:
     """Load a shipped model by name (see `cgcnn models`, or `cgcnn.shipped_models()`), a cgcnn model or
     ensemble file, or an original CGCNN `.pth.tar` (with its element table `atom_init`)."""
     from .catalogue import resolve_model
@@ -98,8 +106,9 @@ def load_model(path, atom_init=None, device="cpu") -> Predictor:
     return Predictor(models, names, metadata, device)
 
 
-def predict_files(model_path, inputs, out_path, atom_init=None, batch_size=256, device="cpu", workers=1,
-                  skip_bad=False, chunk=4096, progress=True) -> dict:
+def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
+                  atom_init: PathLike | None = None, batch_size: int = 256, device: str = "cpu", workers: int = 1,
+                  skip_bad: bool = False, chunk: int = 4096, progress: bool = True) -> dict:
     """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data.
 
     Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays
@@ -137,7 +146,7 @@ def release_freed_memory() -> None:
         pass
 
 
-def skipped_path(out_path) -> Path:
+def skipped_path(out_path: PathLike) -> Path:
     out_path = Path(out_path)
     return out_path.with_name(out_path.stem + ".skipped.csv")
 

@@ -4,12 +4,16 @@ batches capped in crystals and atoms, and each process's share of them under dat
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
 
 from .elements import require_elements
+from .graph import CrystalGraph
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class Batch:
         )
 
 
-def check_elements(numbers_per_crystal, sources, element_features: torch.Tensor) -> None:
+def check_elements(numbers_per_crystal: Iterable, sources: Iterable, element_features: torch.Tensor) -> None:
     """Name the first crystal holding an element the feature table lacks."""
     for numbers, source in zip(numbers_per_crystal, sources):
         require_elements(np.asarray(numbers), element_features, source)
@@ -58,7 +62,7 @@ class GraphDataset(torch.utils.data.Dataset):
         return k, self.graphs[i], None if self.targets is None else self.targets[i]
 
 
-def collate(items) -> Batch:
+def collate(items: Sequence[tuple[int, CrystalGraph, torch.Tensor | None]]) -> Batch:
     indices, graphs, targets = zip(*items)
     sizes = torch.tensor([g.n_atoms for g in graphs])
     offsets = torch.cumsum(sizes, 0) - sizes
@@ -104,14 +108,15 @@ class CappedBatches(torch.utils.data.Sampler):
         return sum(1 for _ in CappedBatches(self.n_atoms, self.batch_size, self.max_atoms))
 
 
-def loader(dataset, batch_size, shuffle=False, generator=None, workers=0, n_atoms=None, max_atoms=None,
-           context=None):
+def loader(dataset: GraphDataset, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
+           workers: int = 0, n_atoms: ArrayLike | None = None, max_atoms: int | None = None,
+           context: Any = None) -> torch.utils.data.DataLoader:
     """Batches over `dataset`; `n_atoms` (per crystal) enables the atoms-per-batch cap; under data
     parallelism (`context`) each process takes its share of every batch."""
     if n_atoms is None:
         n_atoms = np.ones(len(dataset), dtype=np.int64)
         max_atoms = None
-    sampler = CappedBatches(n_atoms, batch_size, max_atoms, shuffle, generator)
+    sampler: torch.utils.data.Sampler = CappedBatches(n_atoms, batch_size, max_atoms, shuffle, generator)
     if context is not None and context.enabled:
         sampler = ShardedBatches(sampler, context)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers)

@@ -15,8 +15,10 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
 
+from ..config import PathLike
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ def generate_default_table(max_z: int = MAX_Z) -> dict:
     return table
 
 
-def load_table_file(path) -> dict:
+def load_table_file(path: PathLike) -> dict:
     """An original-style atom_init.json: {"Z": [features...]} with equal-length rows."""
     path = Path(path)
     try:
@@ -104,13 +106,14 @@ def table_to_tensor(table: dict) -> torch.Tensor:
     return dense
 
 
-def missing_elements(atomic_numbers, features: torch.Tensor) -> list:
+def missing_elements(atomic_numbers: ArrayLike, features: torch.Tensor) -> list[int]:
     """Atomic numbers that have no row in `features`."""
     known = ~torch.isnan(features[:, 0])
     return sorted({int(z) for z in np.unique(atomic_numbers) if z >= len(known) or not known[z]})
 
 
-def require_elements(atomic_numbers, features: torch.Tensor, source, skip_bad: bool = False) -> InputError | None:
+def require_elements(atomic_numbers: ArrayLike, features: torch.Tensor, source: PathLike,
+                     skip_bad: bool = False) -> InputError | None:
     """The one check that a crystal's elements all have a row in the feature table (else the model would
     see NaN): raises naming `source`, or with skip_bad returns the error for the caller to list; None if fine."""
     missing = missing_elements(atomic_numbers, features)
@@ -122,7 +125,7 @@ def require_elements(atomic_numbers, features: torch.Tensor, source, skip_bad: b
     return error
 
 
-def element_table_for(data_table=None, atom_init=None) -> torch.Tensor:
+def element_table_for(data_table: PathLike | None = None, atom_init: PathLike | None = None) -> torch.Tensor:
     """The element table a run uses: `atom_init` if given, else the data's own atom_init.json, else the
     built-in table."""
     path = atom_init or data_table

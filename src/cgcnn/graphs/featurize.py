@@ -11,7 +11,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import GraphConfig
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+from ..config import GraphConfig, PathLike
 from ..errors import InputError
 from ..io.crystal import load_crystal
 from ..io.structures import CrystalDataset, load_dataset
@@ -36,7 +39,8 @@ def _graph_arrays(job):
     return k, (graph.atomic_numbers.numpy(), graph.edge_index.numpy(), graph.distances.numpy()), None
 
 
-def iter_graphs(items, sources, params: GraphConfig, workers: int = 1, progress=True, skip_bad=False):
+def iter_graphs(items: Sequence, sources: Sequence[str], params: GraphConfig, workers: int = 1, progress: bool = True,
+                skip_bad: bool = False) -> Iterator[tuple[int, CrystalGraph | InputError]]:
     """Yield (k, CrystalGraph) in input order. The first unreadable crystal raises its InputError, or,
     with skip_bad, yields (k, InputError) instead."""
     jobs = ((k, item, src, params) for k, (item, src) in enumerate(zip(items, sources)))
@@ -71,28 +75,30 @@ def _checked(results, bar, skip_bad):
                               torch.from_numpy(distances))
 
 
-def build_graphs(items, sources, params: GraphConfig, workers: int = 1, progress=True) -> list:
-    return [graph for _, graph in iter_graphs(items, sources, params, workers, progress)]
+def build_graphs(items: Sequence, sources: Sequence[str], params: GraphConfig, workers: int = 1,
+                 progress: bool = True) -> list[CrystalGraph]:
+    """Every graph, in input order; the first unusable crystal raises its InputError."""
+    return [cast(CrystalGraph, graph) for _, graph in iter_graphs(items, sources, params, workers, progress)]
 
 
-def chunks(n: int, size: int):
+def chunks(n: int, size: int) -> list[tuple[int, int]]:
     """(start, stop) of consecutive chunks covering range(n)."""
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def graph_store(dataset: CrystalDataset, params: GraphConfig, cache=None, workers: int | None = None,
+def graph_store(dataset: CrystalDataset, params: GraphConfig, cache: PathLike | None = None, workers: int | None = None,
                 progress: bool = True, skip_bad: bool = False) -> GraphStore:
     """The dataset's graph store, found intact or built on `workers` processes (default: all cores)."""
-    def build():
+    def build() -> Iterator[tuple[int, CrystalGraph | InputError]]:
         return iter_graphs(dataset.items, dataset.sources, params, workers or default_workers(), progress,
                            skip_bad)
 
     return open_or_build(dataset, params, build, cache, skip_bad)
 
 
-def featurize(data, radius: float = GraphConfig.radius, max_neighbors: int = GraphConfig.max_neighbors,
-              workers: int | None = None, cache=None, progress: bool = True, skip_bad: bool = False,
-              **layout) -> dict:
+def featurize(data: PathLike, radius: float = GraphConfig.radius, max_neighbors: int = GraphConfig.max_neighbors,
+              workers: int | None = None, cache: PathLike | None = None, progress: bool = True,
+              skip_bad: bool = False, **layout: Any) -> dict:
     """Build (or find intact) the graph store of a dataset; report where it is and what it holds."""
     start = time.perf_counter()
     dataset = load_dataset(data, skip_bad=skip_bad, **layout)

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..config import GraphConfig
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import ArrayLike
+
+from ..config import GraphConfig, PathLike
 from ..errors import CgcnnError, InputError
+
+if TYPE_CHECKING:
+    from ..io.crystal import Crystal
 
 
 @dataclass
@@ -30,7 +37,8 @@ class CrystalGraph:
         return int(self.atomic_numbers.numel())
 
 
-def neighbor_list(lattice, cart_coords, radius, backend="pymatgen"):
+def neighbor_list(lattice: ArrayLike, cart_coords: ArrayLike, radius: float,
+                  backend: str = "pymatgen") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All (i, j, d) pairs with 0 < d <= radius over periodic images (an atom's own images included)."""
     lattice = np.ascontiguousarray(lattice, dtype=np.float64)
     cart = np.ascontiguousarray(cart_coords, dtype=np.float64)
@@ -56,7 +64,8 @@ def neighbor_list(lattice, cart_coords, radius, backend="pymatgen"):
     return np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64), np.asarray(d, dtype=np.float64)
 
 
-def nearest_per_center(i, j, d, max_neighbors, shortlist=5.0):
+def nearest_per_center(i: np.ndarray, j: np.ndarray, d: np.ndarray, max_neighbors: int,
+                       shortlist: float = 5.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep, for every centre i, its `max_neighbors` nearest edges (stable order by distance).
 
     Sorting only the pairs within `shortlist` Å, when every centre has enough of them there, gives the
@@ -79,7 +88,7 @@ MAX_PAIRS = 5e7  # neighbour pairs one crystal may produce before the list would
 MAX_EXTENT = 1e4  # Å; the neighbour search grids the space the atoms span
 
 
-def check_cell(crystal, radius, source) -> None:
+def check_cell(crystal: Crystal, radius: float, source: PathLike) -> None:
     """Refuse cells a neighbour search cannot handle: no atoms, non-finite numbers, no volume, or so small
     or dense that the search within `radius` would produce more than MAX_PAIRS pairs."""
     lattice, cart = np.asarray(crystal.lattice, float), np.asarray(crystal.cart_coords, float)
@@ -105,7 +114,7 @@ def check_cell(crystal, radius, source) -> None:
                          "or too dense (wrong units or cell?)")
 
 
-def build_graph(crystal, params: GraphConfig = GraphConfig(), source="<structure>") -> CrystalGraph:
+def build_graph(crystal: Any, params: GraphConfig = GraphConfig(), source: PathLike = "<structure>") -> CrystalGraph:
     """The crystal graph of a `Crystal` (or of a pymatgen Structure)."""
     from ..io.crystal import Crystal
 

@@ -14,15 +14,16 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import InputError
+from ..io.structures import CrystalDataset
 from ..io.write import atomic_path
-from ..config import GraphConfig
+from ..config import GraphConfig, PathLike
 from .graph import CrystalGraph
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class StoreCorrupt(Exception):
     """The store file is truncated or altered; it is rebuilt."""
 
 
-def cache_dir(explicit=None) -> Path:
+def cache_dir(explicit: PathLike | None = None) -> Path:
     """--cache-dir, else $CGCNN_CACHE_DIR, else the platform's user cache folder (~/.cache/cgcnn on Linux)."""
     if explicit or os.environ.get("CGCNN_CACHE_DIR"):
         return Path(explicit or os.environ["CGCNN_CACHE_DIR"])
@@ -44,7 +45,7 @@ def cache_dir(explicit=None) -> Path:
     return Path(user_cache_dir("cgcnn", appauthor=False))
 
 
-def dataset_key(items, ids, params: GraphConfig) -> str:
+def dataset_key(items: Sequence, ids: Sequence, params: GraphConfig) -> str:
     """BLAKE2b over the graph parameters and every crystal's id and bytes."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(json.dumps([VERSION, params.radius, params.max_neighbors, params.backend]).encode())
@@ -133,7 +134,8 @@ def _checksum(path, start, length) -> str:
     return digest.hexdigest()
 
 
-def write_store(path, graphs, key: str, params: GraphConfig) -> None:
+def write_store(path: PathLike, graphs: Iterable[tuple[int, CrystalGraph | InputError]], key: str,
+                params: GraphConfig) -> None:
     """Stream (k, CrystalGraph or InputError) pairs into a store at `path` (temp files, then one rename);
     a failed crystal is stored as an empty graph and its reason kept in the header."""
     path = Path(path)
@@ -228,7 +230,8 @@ def remove_abandoned_builds(folder: Path, idle_seconds: float = 3600) -> None:
             shutil.rmtree(build, ignore_errors=True)
 
 
-def open_or_build(dataset, params: GraphConfig, build: Callable[[], Iterable], cache=None,
+def open_or_build(dataset: CrystalDataset, params: GraphConfig, build: Callable[[], Iterable],
+                  cache: PathLike | None = None,
                   skip_bad: bool = False) -> GraphStore:
     """The store for `dataset`: reused when intact, (re)built from `build()` (an iterator of (k, graph or
     InputError) pairs in input order) when missing, truncated or altered.

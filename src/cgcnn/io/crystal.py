@@ -12,8 +12,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from ..config import PathLike
 
 CELL_TAGS = [f"_cell_length_{x}" for x in "abc"] + [f"_cell_angle_{x}" for x in ("alpha", "beta", "gamma")]
 
@@ -25,11 +28,11 @@ class Crystal:
     atomic_numbers: np.ndarray  # (N,)
 
     @classmethod
-    def from_structure(cls, structure) -> "Crystal":
+    def from_structure(cls, structure: Any) -> "Crystal":
         return cls(structure.lattice.matrix, structure.cart_coords, np.asarray(structure.atomic_numbers))
 
 
-def read_cif_fast(path) -> Crystal | None:
+def read_cif_fast(path: Path) -> Crystal | None:
     """gemmi's reading of a P1 CIF with full occupancies, or None where pymatgen must decide."""
     import gemmi
     from pymatgen.core import Lattice
@@ -117,7 +120,7 @@ def _as_pymatgen_reads(frac: np.ndarray) -> np.ndarray:
     return frac - np.floor(frac)
 
 
-def load_crystal(item, source) -> Crystal:
+def load_crystal(item: Any, source: PathLike) -> Crystal:
     """A Crystal from a path, embedded text (a str), a pymatgen Structure or an ASE Atoms."""
     from .structures import read_structures, structure_from_text, to_structure
 

@@ -11,11 +11,17 @@ import json
 import math
 import warnings
 from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import PathLike
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 PYMATGEN_SUFFIXES = {".cif", ".vasp", ".poscar", ".json", ".cssr", ".xsf", ".mcif"}
 ASE_SUFFIXES = {".xyz", ".extxyz", ".db", ".traj", ".in", ".pwi", ".res"}
@@ -35,7 +41,7 @@ def _short(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
-def validate_structure(structure, source):
+def validate_structure(structure: Structure, source: PathLike) -> Structure:
     """Reject what only a Structure can tell (disorder, unknown species), with a message naming `source`;
     the geometry (atoms, finite numbers, volume, overlaps) is checked by graph.check_cell for every path."""
     if not structure.is_ordered:
@@ -61,7 +67,7 @@ def _from_ase(atoms, source):
     return AseAtomsAdaptor.get_structure(atoms)
 
 
-def to_structure(obj, source="<structure>"):
+def to_structure(obj: Any, source: PathLike = "<structure>") -> Structure:
     """A pymatgen Structure from a pymatgen Structure or an ASE Atoms object, validated."""
     from pymatgen.core import Structure
 
@@ -86,7 +92,7 @@ def _read_with_ase(path: Path):
     return [(f"{path.stem}:{k}", atoms) for k, atoms in enumerate(frames)]
 
 
-def read_structures(path) -> list:
+def read_structures(path: PathLike) -> list[tuple[str, Structure]]:
     """All structures in one file as (id, Structure) pairs; the id is the file stem (plus ':k' for many)."""
     from pymatgen.core import Structure
 
@@ -111,7 +117,7 @@ def read_structures(path) -> list:
     return [(name, validate_structure(s, path)) for name, s in pairs]
 
 
-def structure_from_text(text: str | dict, source):
+def structure_from_text(text: str | dict, source: PathLike) -> Structure:
     """Parse an embedded structure: a CIF, a POSCAR or a pymatgen JSON dict (as text or dict)."""
     from pymatgen.core import Structure
 
@@ -158,7 +164,7 @@ class Problems:
         self.skip_bad = skip_bad
         self.found: list[tuple[str, str, str]] = []
 
-    def report(self, crystal_id, source, reason) -> None:
+    def report(self, crystal_id: object, source: PathLike, reason: str) -> None:
         if not self.skip_bad:
             raise InputError(source, reason)
         self.found.append((str(crystal_id), str(source), reason))
@@ -182,7 +188,7 @@ def _check_unique(ids, source):
         seen.add(i)
 
 
-def read_original_layout(folder: Path, with_targets=True, skip_bad=False) -> CrystalDataset:
+def read_original_layout(folder: Path, with_targets: bool = True, skip_bad: bool = False) -> CrystalDataset:
     """The original CGCNN layout: ID.cif files plus a header-less id_prop.csv (id, target, ...)."""
     table = folder / "id_prop.csv"
     with open(table, newline="") as handle:
@@ -233,8 +239,9 @@ def _read_table(path: Path):
         raise InputError(path, f"cannot read the table ({_short(exc)})") from None
 
 
-def read_table_layout(path: Path, targets=None, id_column="id", structure_column=None, with_targets=True,
-                      skip_bad=False):
+def read_table_layout(path: Path, targets: Sequence[str] | None = None, id_column: str = "id",
+                      structure_column: str | None = None, with_targets: bool = True,
+                      skip_bad: bool = False) -> CrystalDataset:
     """A CSV/JSON table: one row per crystal, a structure column (file path or embedded text), targets."""
     frame = _read_table(path)
     if frame.empty:
@@ -286,7 +293,8 @@ def _table_item(entry, table: Path, row_id):
     return path, str(path)
 
 
-def load_dataset(path, targets=None, id_column="id", structure_column=None, skip_bad=False) -> CrystalDataset:
+def load_dataset(path: PathLike, targets: Sequence[str] | None = None, id_column: str = "id",
+                 structure_column: str | None = None, skip_bad: bool = False) -> CrystalDataset:
     """A labelled dataset in either layout: a folder with id_prop.csv, or a CSV/JSON table."""
     path = Path(path)
     if path.is_dir():
@@ -307,7 +315,7 @@ def _folder_files(folder: Path):
     return [p for p in files if p.name != "atom_init.json"]
 
 
-def collect_structures(inputs, skip_bad=False) -> CrystalDataset:
+def collect_structures(inputs: Iterable[PathLike], skip_bad: bool = False) -> CrystalDataset:
     """Unlabelled structures from files, folders of structure files, dataset folders or tables."""
     ids, items, sources, atom_init, skipped = [], [], [], None, []
     for item in map(Path, inputs):

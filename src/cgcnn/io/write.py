@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+
+from ..config import PathLike
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,19 +26,19 @@ def atomic_path(path):
             os.unlink(tmp)
 
 
-def write_text(path, text: str) -> None:
+def write_text(path: PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
-def save_torch(obj, path) -> None:
+def save_torch(obj: object, path: PathLike) -> None:
     import torch
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
-def write_csv(path, header, rows) -> None:
+def write_csv(path: PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> None:
     """A whole CSV file, atomically."""
     import csv
     import io

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import ModelConfig
+from collections.abc import Sequence
+
+from ..config import ModelConfig, PathLike
 from ..errors import InputError
 from ..graphs.elements import load_table_file, table_to_tensor
 from ..io.write import save_torch
@@ -30,7 +32,7 @@ ORIGINAL_ELEMENT_TABLE = "original_atom_init.json"
 FILLED_KEYS = {"element_features", "target_mean", "target_std", "expansion.centers"}
 
 
-def safe_load(path) -> dict:
+def safe_load(path: PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such model file")
@@ -55,7 +57,8 @@ def _load_failure(exc) -> str:
     return next((ln for ln in lines if "GLOBAL" in ln), lines[0] if lines else "")[:300]
 
 
-def save_model(model: CrystalGraphConvNet, path, target_names, metadata=None) -> None:
+def save_model(model: CrystalGraphConvNet, path: PathLike, target_names: Sequence[str],
+               metadata: dict | None = None) -> None:
     save_torch(
         {
             "format": FORMAT,
@@ -69,7 +72,7 @@ def save_model(model: CrystalGraphConvNet, path, target_names, metadata=None) ->
     )
 
 
-def save_ensemble(member_paths, path, metadata=None) -> None:
+def save_ensemble(member_paths: Sequence[PathLike], path: PathLike, metadata: dict | None = None) -> None:
     """One file holding the members' model files (each as saved by `save_model`)."""
     members = [safe_load(p) for p in member_paths]
     if any(m.get("format") != FORMAT for m in members) or len({str(m["config"]) for m in members}) != 1:
@@ -78,7 +81,8 @@ def save_ensemble(member_paths, path, metadata=None) -> None:
                 "target_names": members[0]["target_names"], "metadata": metadata or {}}, path)
 
 
-def models_from_file(path, atom_init=None):
+def models_from_file(path: PathLike, atom_init: PathLike | None = None,
+                     ) -> tuple[list[CrystalGraphConvNet], list[str], dict]:
     """([models in eval mode], target names, metadata): one model, or every member of an ensemble."""
     obj = safe_load(path)
     if obj.get("format") == ENSEMBLE_FORMAT:
@@ -90,7 +94,7 @@ def models_from_file(path, atom_init=None):
     return [model], names, metadata
 
 
-def model_from_file(path, atom_init=None):
+def model_from_file(path: PathLike, atom_init: PathLike | None = None) -> tuple[CrystalGraphConvNet, list[str], dict]:
     """(model in eval mode, target names, metadata) from our format or an original checkpoint."""
     obj = safe_load(path)
     if obj.get("format") == ENSEMBLE_FORMAT:
@@ -116,7 +120,7 @@ def _ours(obj, path):
     return model.eval(), obj.get("target_names", []), obj.get("metadata", {})
 
 
-def original_element_table(atom_init=None) -> torch.Tensor:
+def original_element_table(atom_init: PathLike | None = None) -> torch.Tensor:
     """The element table for an original checkpoint: the one given, else the original's own (shipped)."""
     if atom_init is not None:
         return table_to_tensor(load_table_file(atom_init))

@@ -30,7 +30,7 @@ class BatchNorm(nn.BatchNorm1d):
     """BatchNorm1d whose training statistics span all processes under torch.distributed (CPU included,
     which torch's SyncBatchNorm does not support), so N processes normalise as one process would."""
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         import torch.distributed as dist
 
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
@@ -42,10 +42,13 @@ class BatchNorm(nn.BatchNorm1d):
         count, total, squares = stats[0], stats[1 : 1 + x.shape[1]], stats[1 + x.shape[1] :]
         mean = total / count
         var = squares / count - mean * mean
+        tracked, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        assert tracked is not None and running_mean is not None and running_var is not None  # tracked stats
+        momentum = float(self.momentum or 0.0)  # always set here: cumulative averaging is not used
         with torch.no_grad():
-            self.num_batches_tracked += 1
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * count / (count - 1).clamp(min=1), self.momentum)
+            tracked += 1
+            running_mean.lerp_(mean, momentum)
+            running_var.lerp_(var * count / (count - 1).clamp(min=1), momentum)
         return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
 
 
@@ -68,7 +71,7 @@ class GatedConv(nn.Module):
         self.bn1 = BatchNorm(2 * atom_fea_len)
         self.bn2 = BatchNorm(atom_fea_len)
 
-    def forward(self, atoms, edge_index, edges):
+    def forward(self, atoms: torch.Tensor, edge_index: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
         a = self.atom_fea_len
         weight, bias = self.fc_full.weight, self.fc_full.bias
         center, neighbor = edge_index
@@ -93,7 +96,7 @@ class SharedConv(nn.Module):
         self.fc_self = nn.Linear(atom_fea_len, atom_fea_len)
         self.bn = BatchNorm(atom_fea_len)
 
-    def forward(self, atoms, edge_index, edges):
+    def forward(self, atoms: torch.Tensor, edge_index: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
         a = self.atom_fea_len
         center, neighbor = edge_index
         weight = self.fc_neighbor.weight

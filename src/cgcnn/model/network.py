@@ -6,12 +6,25 @@ table and the target scaling.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..config import ModelConfig
 from .layers import CONVOLUTIONS, GaussianExpansion, scatter_sum
+
+
+class GraphBatch(Protocol):
+    """What the network reads from a batch (graphs.batching.Batch): atoms, edges, and which crystal each
+    atom belongs to."""
+
+    atomic_numbers: torch.Tensor
+    edge_index: torch.Tensor
+    distances: torch.Tensor
+    crystal_index: torch.Tensor
+    n_crystals: int
 
 
 class CrystalGraphConvNet(nn.Module):
@@ -44,7 +57,7 @@ class CrystalGraphConvNet(nn.Module):
         self.dropout = nn.Dropout() if config.task == "classification" else nn.Identity()
         self.fc_out = nn.Linear(config.h_fea_len, config.n_outputs)
 
-    def atom_features(self, batch) -> torch.Tensor:
+    def atom_features(self, batch: GraphBatch) -> torch.Tensor:
         """Atom vectors after the last convolution, (N, atom_fea_len)."""
         atoms = self.embedding(self.element_features.index_select(0, batch.atomic_numbers))
         edges = self.expansion(batch.distances)
@@ -60,7 +73,7 @@ class CrystalGraphConvNet(nn.Module):
             hidden = F.softplus(fc(hidden))
         return self.fc_out(hidden)
 
-    def forward(self, batch) -> torch.Tensor:
+    def forward(self, batch: GraphBatch) -> torch.Tensor:
         """Scaled regression outputs (B, n_targets) or class logits (B, n_classes)."""
         atoms = self.atom_features(batch)
         counts = torch.bincount(batch.crystal_index, minlength=batch.n_crystals).clamp(min=1)
@@ -70,7 +83,7 @@ class CrystalGraphConvNet(nn.Module):
         crystals = scatter_sum(atoms, batch.crystal_index, batch.n_crystals) / counts[:, None]
         return self.head(crystals)
 
-    def site_contributions(self, batch) -> torch.Tensor:
+    def site_contributions(self, batch: GraphBatch) -> torch.Tensor:
         """Linear pooling only: each atom's share of the prediction, in target units; the shares of a
         crystal add up to its prediction exactly (the offset of the target scaling is shared equally)."""
         if self.config.pooling != "linear" or self.config.task != "regression":

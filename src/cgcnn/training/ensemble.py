@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import ModelConfig, TrainConfig
+from ..config import ModelConfig, PathLike, TrainConfig
 from ..errors import InputError
 from ..io.structures import CrystalDataset
 from ..io.write import write_text
@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 ENSEMBLE = "ensemble.pt"
 
 
-def member_dir(run_dir, k: int) -> Path:
+def member_dir(run_dir: PathLike, k: int) -> Path:
     return Path(run_dir) / f"member-{k}"
 
 
 def fit_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
-                 element_features: torch.Tensor, run_dir, *, source="dataset", resume: bool = False,
+                 element_features: torch.Tensor, run_dir: PathLike, *, source: PathLike = "dataset", resume: bool = False,
                  progress: bool = True) -> dict:
     """Train cfg.ensemble members (weights and shuffling seeded seed+k, one split), then evaluate their mean.
 
@@ -55,7 +55,7 @@ def fit_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainC
 
 
 def evaluate_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
-                      element_features: torch.Tensor, run_dir: Path, source, progress: bool) -> dict:
+                      element_features: torch.Tensor, run_dir: Path, source: PathLike, progress: bool) -> dict:
     """Bundle the members' best models into ensemble.pt; test metrics and predictions of their mean."""
     paths = [member_dir(run_dir, k) / BEST for k in range(cfg.ensemble)]
     save_ensemble(paths, run_dir / ENSEMBLE, {"members": cfg.ensemble, "seed": cfg.seed})

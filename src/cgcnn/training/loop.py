@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
@@ -29,7 +30,7 @@ def scaled(model: CrystalGraphConvNet, targets: torch.Tensor) -> torch.Tensor:
     return (targets - model.target_mean) / model.target_std
 
 
-def train_epoch(model: CrystalGraphConvNet, batches, optimizer: torch.optim.Optimizer, loss_fn: LossFunction,
+def train_epoch(model: CrystalGraphConvNet, batches: DataLoader, optimizer: torch.optim.Optimizer, loss_fn: LossFunction,
                 device: torch.device, progress: bool, net: torch.nn.Module | None = None) -> float:
     """One pass over the training batches; `net` is the model as wrapped for data parallelism, if it is."""
     net = model if net is None else net
@@ -49,7 +50,7 @@ def train_epoch(model: CrystalGraphConvNet, batches, optimizer: torch.optim.Opti
 
 
 @torch.no_grad()
-def evaluate(model: CrystalGraphConvNet, batches, loss_fn: LossFunction,
+def evaluate(model: CrystalGraphConvNet, batches: DataLoader, loss_fn: LossFunction,
              device: torch.device) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """(mean loss, outputs in target units or probabilities, targets, dataset indices)."""
     model.eval()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
-def regression_metrics(targets: np.ndarray, predictions: np.ndarray, names) -> dict:
+def regression_metrics(targets: np.ndarray, predictions: np.ndarray, names: Sequence[str]) -> dict:
     """Per-target metrics; with one target they are also given at the top level."""
     per_target = {}
     for k, name in enumerate(names):
@@ -38,7 +40,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
     return result
 
 
-def spread_ranking(task: str, targets, mean, spread) -> list:
+def spread_ranking(task: str, targets: np.ndarray, mean: np.ndarray, spread: np.ndarray) -> list[float]:
     """Spearman correlation of an ensemble's |error| with its members' σ, per target (for classes: of
     P(class 1)); how well the spread ranks the errors."""
     from scipy.stats import spearmanr
@@ -50,7 +52,7 @@ def spread_ranking(task: str, targets, mean, spread) -> list:
             for k in range(targets.shape[1])]
 
 
-def metrics_for(task: str, targets: np.ndarray, outputs: np.ndarray, names) -> dict:
+def metrics_for(task: str, targets: np.ndarray, outputs: np.ndarray, names: Sequence[str]) -> dict:
     if task == "classification":
         return classification_metrics(targets, outputs)
     return regression_metrics(targets, outputs, names)

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import ModelConfig, TrainConfig
+from torch.utils.data import DataLoader
+
+from ..config import ModelConfig, PathLike, TrainConfig
 from ..errors import InputError
 from ..graphs.batching import GraphDataset, loader
 from ..graphs.elements import missing_elements, require_elements
@@ -17,6 +19,7 @@ from ..graphs.featurize import graph_store
 from ..graphs.store import GraphStore
 from ..io.structures import CrystalDataset
 from ..model import CrystalGraphConvNet
+from .distributed import Context
 from .loop import init_seed
 from .splits import split_from_file, split_indices
 
@@ -35,7 +38,7 @@ class Run:
     run_dir: Path
 
 
-def target_tensor(dataset: CrystalDataset, task: str, source) -> tuple[torch.Tensor, int]:
+def target_tensor(dataset: CrystalDataset, task: str, source: PathLike) -> tuple[torch.Tensor, int]:
     """(targets tensor, number of outputs); classes must be whole numbers 0..C-1 in one column."""
     values = dataset.targets
     assert values is not None, "a training dataset has targets"
@@ -51,7 +54,7 @@ def target_tensor(dataset: CrystalDataset, task: str, source) -> tuple[torch.Ten
 
 
 def prepare(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features: torch.Tensor,
-            run_dir, source, progress: bool) -> Run:
+            run_dir: PathLike, source: PathLike, progress: bool) -> Run:
     targets, n_outputs = target_tensor(dataset, model_config.task, source)
     store = graph_store(dataset, model_config.graph, cfg.cache_dir, cfg.workers, progress, cfg.skip_bad)
     bad = {**store.failures, **_missing_elements(store, dataset.sources, element_features, cfg.skip_bad)}
@@ -93,7 +96,8 @@ def _missing_elements(store: GraphStore, sources, element_features: torch.Tensor
     return found
 
 
-def batches(run: Run, name: str, shuffle: bool = False, generator=None, context=None):
+def batches(run: Run, name: str, shuffle: bool = False, generator: torch.Generator | None = None,
+            context: Context | None = None) -> DataLoader:
     data = run.datasets[name]
     return loader(data, run.cfg.batch_size, shuffle, generator, run.cfg.loader_workers,
                   run.n_atoms[data.indices], run.cfg.max_batch_atoms, context)

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from ..config import PathLike
 from ..io.write import write_csv, write_text
 from ..model import CrystalGraphConvNet
 from .loop import LossFunction, evaluate
@@ -36,13 +37,13 @@ def prediction_columns(task: str, target_names: Sequence[str], values: np.ndarra
     return columns
 
 
-def write_predictions(path, ids: Iterable, columns: dict, extra: dict | None = None) -> None:
+def write_predictions(path: PathLike, ids: Iterable, columns: dict, extra: dict | None = None) -> None:
     """CSV with header id, then `extra` columns (e.g. targets), then `columns`, written atomically."""
     table = {"id": list(ids), **(extra or {}), **columns}
     write_csv(path, list(table), ([format_value(v) for v in row] for row in zip(*table.values())))
 
 
-def format_value(value):
+def format_value(value: object) -> object:
     """Six significant digits for floats; anything else as it is."""
     if isinstance(value, (float, np.floating)):
         return f"{value:.6g}"

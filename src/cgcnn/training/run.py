@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import ModelConfig, TrainConfig
+from ..config import ModelConfig, PathLike, TrainConfig
 from ..io.structures import CrystalDataset
 from ..io.write import write_csv, write_text
 from ..model import model_from_file, save_model
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def fit(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features: torch.Tensor,
-        run_dir, *, source="dataset", resume: bool = False, progress: bool = True) -> dict:
+        run_dir: PathLike, *, source: PathLike = "dataset", resume: bool = False, progress: bool = True) -> dict:
     """Train one model on `dataset`, writing everything to `run_dir`; returns the test report."""
     run_dir = Path(run_dir)
     context = distributed.start(cfg.device)

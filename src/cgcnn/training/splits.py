@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..config import PathLike
 from ..errors import CgcnnError, InputError
 
 
@@ -38,7 +39,7 @@ def split_indices(n: int, split: Sequence[float], seed: int) -> dict[str, list[i
     }
 
 
-def split_from_file(path, ids: Sequence, usable: Sequence[int], skip_bad: bool = False) -> dict[str, list[int]]:
+def split_from_file(path: PathLike, ids: Sequence, usable: Sequence[int], skip_bad: bool = False) -> dict[str, list[int]]:
     """Dataset indices of the train/val/test ids listed in a JSON file (the run folder's split.json)."""
     try:
         listed = json.loads(Path(path).read_text())

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..config import ModelConfig, TrainConfig
+import torch
+
+from ..config import ModelConfig, PathLike, TrainConfig
 from ..graphs.elements import element_table_for
 from ..io.structures import CrystalDataset, load_dataset
 from .ensemble import fit_ensemble
 from .run import fit
 
 
-def fit_dataset(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features, run_dir,
-                *, source="dataset", resume: bool = False, progress: bool = True) -> dict:
+def fit_dataset(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features: torch.Tensor,
+                run_dir: PathLike, *, source: PathLike = "dataset", resume: bool = False, progress: bool = True) -> dict:
     """One model (`fit`), or cfg.ensemble > 1 members in run_dir/member-K and their mean (`fit_ensemble`)."""
     train_one = fit_ensemble if cfg.ensemble > 1 else fit
     return train_one(dataset, model_config, cfg, element_features, run_dir, source=source, resume=resume,
                      progress=progress)
 
 
-def train(data, run_dir, model_config: ModelConfig | None = None, cfg: TrainConfig | None = None, *,
-          atom_init=None, targets: Sequence[str] | None = None, id_column: str = "id",
+def train(data: PathLike, run_dir: PathLike, model_config: ModelConfig | None = None, cfg: TrainConfig | None = None, *,
+          atom_init: PathLike | None = None, targets: Sequence[str] | None = None, id_column: str = "id",
           structure_column: str | None = None, resume: bool = False, progress: bool = True) -> dict:
     """Train on a dataset (a folder with id_prop.csv, or a CSV/JSON table), writing everything to `run_dir`
     (best.pt, checkpoint.pt, log.csv, split.json, test_metrics.json, test_predictions.csv); returns the

@@ -100,7 +100,8 @@ def enrichment(a_sites: Sequence[str], b_sites: Sequence[str], stable: ArrayLike
             "enrichment": float(hit / base) if base > 0 else float("nan")}
 
 
-def group_rule(a_groups: Sequence[int] = (13, 14, 15), b_groups: Sequence[int] = (4, 5, 6)) -> Callable[[str, str], bool]:
+def group_rule(a_groups: Sequence[int] = (13, 14, 15),
+               b_groups: Sequence[int] = (4, 5, 6)) -> Callable[[str, str], bool]:
     """The paper's design rule: A from groups 13–15, B from groups 4–6."""
     from pymatgen.core import Element
 

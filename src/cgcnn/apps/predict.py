@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import PathLike
+from ..config import PathLike, PredictConfig
 from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs, iter_graphs
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 MAX_BATCH_ATOMS = 8192
+SETTINGS = PredictConfig()  # the defaults of `cgcnn predict`, also those of the Python calls below
+BATCH = SETTINGS.batch_size
 
 
 class Predictor:
@@ -50,11 +52,11 @@ class Predictor:
     def is_ensemble(self) -> bool:
         return len(self.models) > 1
 
-    def predict(self, structures: Any, batch_size: int = 256) -> np.ndarray:
+    def predict(self, structures: Any, batch_size: int = BATCH) -> np.ndarray:
         """pymatgen Structures or ASE Atoms → (n, n_targets) values, or (n, n_classes) probabilities."""
         return self.predict_spread(structures, batch_size)[0]
 
-    def predict_spread(self, structures: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def predict_spread(self, structures: Any, batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
         """(mean, standard deviation over the ensemble's members; zeros for a single model)."""
         if not isinstance(structures, (list, tuple)):
             structures = [structures]
@@ -63,7 +65,7 @@ class Predictor:
         graphs = self.graphs_for(structures, sources)
         return self.predict_graphs_spread(graphs, batch_size)
 
-    def predict_items(self, items: Sequence, sources: Sequence[str], batch_size: int = 256, workers: int = 1,
+    def predict_items(self, items: Sequence, sources: Sequence[str], batch_size: int = BATCH, workers: int = 1,
                       progress: bool = False) -> np.ndarray:
         """Predict dataset items (paths, embedded text, Structures), reading them on `workers` processes."""
         return self.predict_graphs(self.graphs_for(items, sources, workers, progress), batch_size)
@@ -74,12 +76,12 @@ class Predictor:
         check_elements((g.atomic_numbers for g in graphs), sources, self.model.element_features)
         return graphs
 
-    def predict_graphs(self, graphs: Sequence[CrystalGraph], batch_size: int = 256,
+    def predict_graphs(self, graphs: Sequence[CrystalGraph], batch_size: int = BATCH,
                        max_atoms: int = MAX_BATCH_ATOMS) -> np.ndarray:
         return self.predict_graphs_spread(graphs, batch_size, max_atoms)[0]
 
     @torch.no_grad()
-    def predict_graphs_spread(self, graphs: Sequence[CrystalGraph], batch_size: int = 256,
+    def predict_graphs_spread(self, graphs: Sequence[CrystalGraph], batch_size: int = BATCH,
                               max_atoms: int = MAX_BATCH_ATOMS) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over members in input order; batches are capped in atoms too, so a run of large
         cells cannot raise the memory peak."""
@@ -107,8 +109,9 @@ def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = 
 
 
 def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
-                  atom_init: PathLike | None = None, batch_size: int = 256, device: str = "cpu", workers: int = 1,
-                  skip_bad: bool = False, chunk: int = 4096, progress: bool = True) -> dict:
+                  atom_init: PathLike | None = None, batch_size: int = BATCH, device: str = SETTINGS.device,
+                  workers: int = SETTINGS.workers, skip_bad: bool = SETTINGS.skip_bad, chunk: int = 4096,
+                  progress: bool = True) -> dict:
     """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data.
 
     Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays

@@ -3,7 +3,8 @@
 Every periodic image within the radius is its own edge, so one pair of atoms may be joined several times.
 Neighbour lists come from compiled code: pymatgen's `get_neighbor_list` by default (the routine under the
 original's `get_all_neighbors`, so equidistant neighbours at the 12th place are chosen exactly as the
-original chose them, which the published models need), or `vesin` (faster, an optional extra; ties may be broken otherwise).
+original chose them, which the published models need), or `vesin` (faster, an optional extra; ties may
+be broken otherwise).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def neighbor_list(lattice: ArrayLike, cart_coords: ArrayLike, radius: float,
         try:
             from vesin import NeighborList
         except ImportError:
-            raise CgcnnError("the vesin neighbour search needs the optional package: pip install 'cgcnn[vesin]'") from None
+            raise CgcnnError("the vesin neighbour search needs the optional package: "
+                             "pip install 'cgcnn[vesin]'") from None
 
         i, j, d = NeighborList(cutoff=float(radius), full_list=True).compute(
             points=cart, box=lattice, periodic=True, quantities="ijd"

@@ -31,8 +31,8 @@ def member_dir(run_dir: PathLike, k: int) -> Path:
 
 
 def fit_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
-                 element_features: torch.Tensor, run_dir: PathLike, *, source: PathLike = "dataset", resume: bool = False,
-                 progress: bool = True) -> dict:
+                 element_features: torch.Tensor, run_dir: PathLike, *, source: PathLike = "dataset",
+                 resume: bool = False, progress: bool = True) -> dict:
     """Train cfg.ensemble members (weights and shuffling seeded seed+k, one split), then evaluate their mean.
 
     With resume, finished members are kept, an interrupted one continues and the rest start."""

@@ -30,8 +30,9 @@ def scaled(model: CrystalGraphConvNet, targets: torch.Tensor) -> torch.Tensor:
     return (targets - model.target_mean) / model.target_std
 
 
-def train_epoch(model: CrystalGraphConvNet, batches: DataLoader, optimizer: torch.optim.Optimizer, loss_fn: LossFunction,
-                device: torch.device, progress: bool, net: torch.nn.Module | None = None) -> float:
+def train_epoch(model: CrystalGraphConvNet, batches: DataLoader, optimizer: torch.optim.Optimizer,
+                loss_fn: LossFunction, device: torch.device, progress: bool,
+                net: torch.nn.Module | None = None) -> float:
     """One pass over the training batches; `net` is the model as wrapped for data parallelism, if it is."""
     net = model if net is None else net
     net.train()

@@ -39,7 +39,8 @@ def split_indices(n: int, split: Sequence[float], seed: int) -> dict[str, list[i
     }
 
 
-def split_from_file(path: PathLike, ids: Sequence, usable: Sequence[int], skip_bad: bool = False) -> dict[str, list[int]]:
+def split_from_file(path: PathLike, ids: Sequence, usable: Sequence[int],
+                    skip_bad: bool = False) -> dict[str, list[int]]:
     """Dataset indices of the train/val/test ids listed in a JSON file (the run folder's split.json)."""
     try:
         listed = json.loads(Path(path).read_text())

@@ -14,7 +14,8 @@ from .run import fit
 
 
 def fit_dataset(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features: torch.Tensor,
-                run_dir: PathLike, *, source: PathLike = "dataset", resume: bool = False, progress: bool = True) -> dict:
+                run_dir: PathLike, *, source: PathLike = "dataset", resume: bool = False,
+                progress: bool = True) -> dict:
     """One model (`fit`), or cfg.ensemble > 1 members in run_dir/member-K and their mean (`fit_ensemble`)."""
     train_one = fit_ensemble if cfg.ensemble > 1 else fit
     return train_one(dataset, model_config, cfg, element_features, run_dir, source=source, resume=resume,

@@ -63,7 +63,11 @@ def test_save_and_load_round_trip(tmp_path, tiny100):
 def test_not_a_model_file(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(os.urandom(300))
-    with pytest.raises(InputError, match="junk.pt: not a readable model file"):
+    with pytest.raises(InputError, match="junk.pt: not a (readable )?model file"):
         safe_load(junk)
+    text = tmp_path / "notes.pt"
+    text.write_text("this is not a model\n")  # torch.load itself says only "KeyError: 101"
+    with pytest.raises(InputError, match="notes.pt: not a model file: it holds text, not a PyTorch file"):
+        safe_load(text)
     with pytest.raises(InputError, match="no such model file"):
         safe_load(tmp_path / "missing.pt")

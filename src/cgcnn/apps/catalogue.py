@@ -6,13 +6,16 @@ unit, the data it was trained on and their licence, the command that trained it 
 from __future__ import annotations
 
 import json
+import logging
 from importlib import resources
 from pathlib import Path
 
 from ..config import PathLike
 from ..errors import InputError
+from ..training.run_folder import BEST, CHECKPOINT, ENSEMBLE
 
 CATALOGUE = "models.json"
+log = logging.getLogger(__name__)
 
 
 def _folder():
@@ -26,8 +29,17 @@ def shipped_models() -> dict:
 
 
 def resolve_model(name_or_path: PathLike) -> Path:
-    """A model file path: the path itself if it exists, else the shipped model of that name."""
+    """A model file path: the path itself if it exists, else the shipped model of that name. A training
+    run folder, or its checkpoint.pt (the state for --resume), stands for the run's model: ensemble.pt,
+    else best.pt."""
     path = Path(name_or_path)
+    if path.is_dir() or (path.name == CHECKPOINT and path.is_file()):
+        folder = path if path.is_dir() else path.parent
+        found = next((folder / name for name in (ENSEMBLE, BEST) if (folder / name).is_file()), None)
+        if found is None:
+            raise InputError(path, f"is not a model file, and its run folder holds no {BEST} or {ENSEMBLE}")
+        log.info("model of the run %s: %s", folder, found)
+        return found
     if path.exists():
         return path
     models = shipped_models()

@@ -22,7 +22,7 @@ from ..io.crystal import load_crystal
 from ..io.structures import collect_structures
 from ..io.write import write_csv
 from ..model import CrystalGraphConvNet
-from .predict import load_model
+from .predict import checked_output, load_model
 
 EXACT, APPROXIMATE = "exact (linear pooling)", "gradient x deviation (approximate)"
 
@@ -62,6 +62,7 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     from pymatgen.core import Element
 
     dataset = collect_structures(inputs)
+    out_path = checked_output(out_path, inputs, dataset, model_path, atom_init)
     predictor = load_model(model_path, atom_init or dataset.atom_init)
     model = predictor.model
     if model.config.task != "regression":

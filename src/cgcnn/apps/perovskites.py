@@ -116,9 +116,12 @@ def screen(model_path: PathLike, a_elements: Iterable[str], b_elements: Iterable
     The model's target is taken per cell (5 atoms), as Castelli's heat_all; `stable` marks candidates
     predicted below STABLE_BELOW eV/atom. Written to `out_path` (CSV) when given. An ensemble model adds
     its members' standard deviation (eV/cell) before `stable`."""
-    from ..io.write import write_csv
+    from ..io.write import output_file, write_csv
+    from .catalogue import resolve_model
     from .predict import load_model
 
+    if out_path is not None:
+        out_path = output_file(out_path, [resolve_model(model_path)])
     predictor = load_model(model_path)
     found = list(candidates(a_elements, b_elements, mixtures, exclude, lattice_constant))
     if not found:

@@ -13,14 +13,16 @@ import numpy as np
 import torch
 
 from ..config import PathLike, PredictConfig
+from ..errors import InputError
 from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs, iter_graphs
 from ..graphs.graph import CrystalGraph
-from ..io.structures import collect_structures, to_structure
-from ..io.write import atomic_path, write_csv
+from ..io.structures import CrystalDataset, collect_structures, files_read, to_structure
+from ..io.write import atomic_path, output_file, write_csv
 from ..model import models_from_file
 from ..training.report import SKIPPED_HEADER, format_value, prediction_columns
+from .catalogue import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,11 @@ class Predictor:
         sources = [f"structure {k}" for k in range(len(structures))]
         structures = [to_structure(s, src) for s, src in zip(structures, sources)]
         graphs = self.graphs_for(structures, sources)
-        return self.predict_graphs_spread(graphs, batch_size)
+        values, spread = self.predict_graphs_spread(graphs, batch_size)
+        bad = np.flatnonzero(~finite_rows(values, spread))
+        if len(bad):
+            raise non_finite_error(sources[bad[0]])
+        return values, spread
 
     def predict_items(self, items: Sequence, sources: Sequence[str], batch_size: int = BATCH, workers: int = 1,
                       progress: bool = False) -> np.ndarray:
@@ -102,8 +108,6 @@ class Predictor:
 def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = "cpu") -> Predictor:
     """Load a shipped model by name (see `cgcnn models`, or `cgcnn.shipped_models()`), a cgcnn model or
     ensemble file, or an original CGCNN `.pth.tar` (with its element table `atom_init`)."""
-    from .catalogue import resolve_model
-
     models, names, metadata = models_from_file(resolve_model(path), atom_init)
     return Predictor(models, names, metadata, device)
 
@@ -117,6 +121,7 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays
     bounded however many there are. With skip_bad, unusable crystals are listed in OUT.skipped.csv."""
     dataset = collect_structures(inputs, skip_bad)
+    out_path = checked_output(out_path, inputs, dataset, model_path, atom_init)
     predictor = load_model(model_path, atom_init or dataset.atom_init, device)
     config = predictor.model.config
     placeholder = np.zeros((1, config.n_outputs))
@@ -127,17 +132,58 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
-        for ids, batch in _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
+        for ids, sources, batch in _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
             values, spread = predictor.predict_graphs_spread(batch, batch_size)
-            spread = spread if predictor.is_ensemble else None
-            columns = prediction_columns(config.task, predictor.target_names, values, spread)
+            keep = _finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
+            ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
+            columns = prediction_columns(config.task, predictor.target_names, values,
+                                         spread if predictor.is_ensemble else None)
             writer.writerows([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()
-    if skipped:
-        write_csv(skipped_path(out_path), SKIPPED_HEADER, skipped)
+    write_skipped(skipped_path(out_path), skipped)
     log.info("wrote %d predictions to %s", written, out_path)
     return {"predicted": written, "skipped": len(skipped)}
+
+
+def checked_output(out_path: PathLike, inputs: Sequence[PathLike], dataset: CrystalDataset,
+                   model_path: PathLike, atom_init: PathLike | None) -> Path:
+    """The output file, refused before any work if it is a folder or one of the files the command reads
+    (structures, tables, the model, the element table); its skipped list likewise."""
+    read = [*files_read(inputs, dataset), resolve_model(model_path), *([atom_init] if atom_init else [])]
+    checked = output_file(out_path, read)
+    output_file(skipped_path(checked), read, "its skipped list (OUT.skipped.csv)")
+    return checked
+
+
+def write_skipped(path: Path, skipped: list) -> None:
+    """The unusable crystals and why; with none, a list left by an earlier run is removed (it would
+    describe other data)."""
+    if skipped:
+        write_csv(path, SKIPPED_HEADER, skipped)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def finite_rows(values: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    return np.isfinite(values).all(axis=1) & np.isfinite(spread).all(axis=1)
+
+
+def non_finite_error(source: PathLike) -> InputError:
+    return InputError(source, "the model's prediction is not a finite number (NaN or infinity): the model "
+                      "cannot be used for this crystal")
+
+
+def _finite_or_skipped(values: np.ndarray, spread: np.ndarray, ids: list, sources: list, skipped: list,
+                       skip_bad: bool) -> list[int]:
+    """Rows to keep; a non-finite prediction raises, or with skip_bad is listed as skipped."""
+    ok = finite_rows(values, spread)
+    for k in np.flatnonzero(~ok):
+        error = non_finite_error(sources[k])
+        if not skip_bad:
+            raise error
+        skipped.append((ids[k], error.source, error.reason))
+    return np.flatnonzero(ok).tolist()
 
 
 def release_freed_memory() -> None:
@@ -155,8 +201,8 @@ def skipped_path(out_path: PathLike) -> Path:
 
 
 def _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
-    """(ids, graphs) chunks; unusable crystals go to `skipped` (or raise without skip_bad)."""
-    ids, batch, atoms = [], [], 0
+    """(ids, sources, graphs) chunks; unusable crystals go to `skipped` (or raise without skip_bad)."""
+    ids, sources, batch, atoms = [], [], [], 0
     for k, graph in graphs:
         if not isinstance(graph, Exception):
             graph = require_elements(graph.atomic_numbers.numpy(), predictor.model.element_features,
@@ -165,10 +211,11 @@ def _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
             skipped.append((dataset.ids[k], graph.source, graph.reason))
             continue
         ids.append(dataset.ids[k])
+        sources.append(dataset.sources[k])
         batch.append(graph)
         atoms += graph.n_atoms
         if len(batch) == chunk or atoms >= chunk * 32:  # bounded in crystals and in atoms
-            yield ids, batch
-            ids, batch, atoms = [], [], 0
+            yield ids, sources, batch
+            ids, sources, batch, atoms = [], [], [], 0
     if batch:
-        yield ids, batch
+        yield ids, sources, batch

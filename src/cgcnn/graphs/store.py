@@ -22,7 +22,7 @@ import torch
 
 from ..errors import InputError
 from ..io.structures import CrystalDataset
-from ..io.write import atomic_path
+from ..io.write import atomic_path, ensure_folder, process_alive, remove_orphaned_temporaries
 from ..config import GraphConfig, PathLike
 from .graph import CrystalGraph
 
@@ -79,11 +79,15 @@ class GraphStore:
                     raise StoreCorrupt("bad magic")
                 size = int.from_bytes(handle.read(8), "little")
                 self.header = json.loads(handle.read(size))
+                on_disk = os.fstat(handle.fileno()).st_size
+        except PermissionError:  # someone else's store: never "damaged", never deleted
+            raise InputError(self.path, "cannot read this graph store (permission denied: another user's?); "
+                             "use your own --cache-dir") from None
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise StoreCorrupt(f"unreadable header ({exc})") from None
         start, length = self.header["data_start"], self.header["data_length"]
-        if self.path.stat().st_size != start + length:
-            raise StoreCorrupt(f"size {self.path.stat().st_size} != {start + length} (truncated?)")
+        if on_disk != start + length:
+            raise StoreCorrupt(f"size {on_disk} != {start + length} (truncated?)")
         if verify and _checksum(self.path, start, length) != self.header["checksum"]:
             raise StoreCorrupt("checksum mismatch (altered?)")
         self.arrays = {
@@ -139,8 +143,8 @@ def write_store(path: PathLike, graphs: Iterable[tuple[int, CrystalGraph | Input
     """Stream (k, CrystalGraph or InputError) pairs into a store at `path` (temp files, then one rename);
     a failed crystal is stored as an empty graph and its reason kept in the header."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
+    ensure_folder(path.parent)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".build-{os.getpid()}-") as tmp:
         columns = {name: open(Path(tmp) / name, "wb") for name in ("atomic_numbers", "src", "dst", "distances")}
         atom_offsets, edge_offsets, failures = [0], [0], {}
         for k, graph in graphs:
@@ -216,17 +220,24 @@ def _file_blocks(path):
 
 
 def remove_abandoned_builds(folder: Path, idle_seconds: float = 3600) -> None:
-    """Temporary build folders of killed featurisations: nothing in them written for an hour (a build in
-    progress writes every few milliseconds)."""
+    """Temporary build folders and store files of killed featurisations: those whose process is gone
+    (`.build-PID-…`), or, for names without a process id, nothing written for an hour (a build in progress
+    writes every few milliseconds)."""
     import shutil
     import time
 
+    remove_orphaned_temporaries(folder)
     for build in Path(folder).glob(".build-*"):
+        pid = build.name.split("-")[1]
         try:
-            stamps = [p.stat().st_mtime for p in build.iterdir()] + [build.stat().st_mtime]
+            if pid.isdigit():
+                abandoned = not process_alive(int(pid))
+            else:
+                stamps = [p.stat().st_mtime for p in build.iterdir()] + [build.stat().st_mtime]
+                abandoned = time.time() - max(stamps) > idle_seconds
         except OSError:  # finished and removed meanwhile
             continue
-        if time.time() - max(stamps) > idle_seconds:
+        if abandoned:
             shutil.rmtree(build, ignore_errors=True)
 
 
@@ -240,6 +251,7 @@ def open_or_build(dataset: CrystalDataset, params: GraphConfig, build: Callable[
     are recorded in the store with their reasons. A store with failures is only used with skip_bad."""
     key = dataset_key(dataset.items, dataset.ids, params)
     path = cache_dir(cache) / f"graphs-{key}.cgs"
+    ensure_folder(path.parent)
     remove_abandoned_builds(path.parent)
     if path.exists():
         try:
@@ -250,9 +262,9 @@ def open_or_build(dataset: CrystalDataset, params: GraphConfig, build: Callable[
                 log.info("graph store %s reused", path)
                 return store
             raise StoreCorrupt("key or length mismatch")
-        except StoreCorrupt as exc:
+        except StoreCorrupt as exc:  # another process may be rebuilding it too: the last rename wins, both equal
             log.warning("graph store %s is damaged (%s); rebuilding it", path, exc)
-            path.unlink()
+            path.unlink(missing_ok=True)
     write_store(path, build(), key, params)
     log.info("graph store %s built", path)
     return GraphStore(path)

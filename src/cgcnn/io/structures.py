@@ -352,3 +352,12 @@ def _files_dataset(files) -> CrystalDataset:
             items.append(item)
             sources.append(str(path))
     return CrystalDataset(ids, items, sources)
+
+
+def files_read(inputs: Iterable[PathLike], dataset: CrystalDataset) -> list[Path]:
+    """Every file a command reads for these inputs: the arguments that are files, the structure files of
+    the dataset, and a dataset folder's id_prop.csv and atom_init.json."""
+    files = [item for item in dataset.items if isinstance(item, Path)]
+    for item in map(Path, inputs):
+        files += [item / "id_prop.csv", item / "atom_init.json"] if item.is_dir() else [item]
+    return files

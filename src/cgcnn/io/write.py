@@ -1,29 +1,96 @@
-"""Write files so that a crash never leaves a half-written one: temp file in the same folder, then rename."""
+"""Write files so that a crash never leaves a half-written one: temp file in the same folder, then rename.
+
+Temporary files are named `.NAME.PID.XXXX.tmp`, so the next write into the folder can tell those of a killed
+writer (its process is gone) from those of a writer still at work, and removes only the former. Files get the
+user's umask, as any program's would. A full disk (or quota) is one clear error; the previous file stays.
+Output paths are checked before any work starts: not a folder, not one of the command's inputs.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..config import PathLike
+from ..errors import InputError
+
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_orphaned_temporaries(folder: Path, name: str | None = None) -> None:
+    """Temporary files in `folder` (of `name` only, if given) whose writing process is gone."""
+    try:
+        candidates = list(folder.glob(f".{name}.*.tmp" if name else ".*.tmp"))
+    except OSError:
+        return
+    for path in candidates:
+        match = TEMPORARY.match(path.name)
+        if match and not process_alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create `folder` (and parents) or say in one line why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(folder, "is not a folder (a file is in the way)") from None
+    except PermissionError:
+        raise InputError(folder, "cannot create this folder (permission denied)") from None
+    except OSError as exc:
+        raise InputError(folder, f"cannot create this folder ({exc.strerror})") from None
 
 
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds. A symbolic
+    link at `path` is written through (its target is replaced), as other Unix tools do."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.is_dir():
+        raise InputError(path, "is a folder; a file name is needed here")
+    ensure_folder(path.parent)
+    remove_orphaned_temporaries(path.parent, path.name)
     try:
-        yield Path(tmp)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    except PermissionError:
+        raise InputError(path.parent, "cannot write in this folder (permission denied)") from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise InputError(path, f"cannot write: {os.strerror(exc.errno)}; the previous file, if any, is "
+                             "unchanged") from None
+        raise
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def write_text(path: PathLike, text: str) -> None:
@@ -48,3 +115,19 @@ def write_csv(path: PathLike, header: Sequence[str], rows: Iterable[Sequence]) -
     writer.writerow(header)
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
+
+
+def output_file(out: PathLike, inputs: Iterable[PathLike] = (), option: str = "--out") -> Path:
+    """Check an output file name before any work: not a folder, and not (through links) one of `inputs`,
+    the files the command reads. Returns the path to write (a link's target)."""
+    text = os.fspath(out)
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        raise InputError(path, f"is a folder; {option} takes a file name")
+    target = path.resolve()
+    for item in inputs:
+        if Path(item).resolve() == target:
+            raise InputError(path, f"is an input of this command; {option} would overwrite it (nothing was written)")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise InputError(target.parent, "is not a folder (a file is in the way)")
+    return target if path.is_symlink() else path

@@ -36,6 +36,11 @@ def safe_load(path: PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such model file")
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if not start.startswith((b"PK\x03\x04", b"\x80")):  # torch's zip format, or the legacy pickle one
+        kind = "text" if start.isascii() and start.strip() else "something else"
+        raise InputError(path, f"not a model file: it holds {kind}, not a PyTorch file")
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             obj = torch.load(path, map_location="cpu", weights_only=True)

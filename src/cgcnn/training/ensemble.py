@@ -4,6 +4,7 @@ says how well that spread ranks the actual errors (Spearman rank correlation of 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -20,10 +21,9 @@ from .loop import init_seed, loss_function, resolve_device
 from .prepare import prepare
 from .report import write_test_report
 from .run import fit
-from .run_folder import BEST, CHECKPOINT, METRICS, SPLIT
+from .run_folder import BEST, CHECKPOINT, ENSEMBLE, METRICS, SPLIT, run_folder_lock
 
 log = logging.getLogger(__name__)
-ENSEMBLE = "ensemble.pt"
 
 
 def member_dir(run_dir: PathLike, k: int) -> Path:
@@ -37,6 +37,13 @@ def fit_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainC
 
     With resume, finished members are kept, an interrupted one continues and the rest start."""
     run_dir = Path(run_dir)
+    with run_folder_lock(run_dir) if launched_rank() == 0 else contextlib.nullcontext():
+        return _fit_members(dataset, model_config, cfg, element_features, run_dir, source, resume, progress)
+
+
+def _fit_members(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
+                 element_features: torch.Tensor, run_dir: Path, source: PathLike, resume: bool,
+                 progress: bool) -> dict:
     if not resume and (member_dir(run_dir, 0) / CHECKPOINT).exists():
         raise InputError(run_dir, "the folder already holds an ensemble run; pass --resume or choose another --out")
     if resume and not (member_dir(run_dir, 0) / CHECKPOINT).exists():

@@ -3,6 +3,7 @@ the targets and a freshly initialised model with its target scaling fitted on th
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,19 @@ class Run:
     target_names: list
     cfg: TrainConfig
     run_dir: Path
+    fingerprint: dict  # what the run learns from, hashed: a resume must find the same
+
+
+def data_fingerprint(store: GraphStore, targets: torch.Tensor, target_names: list,
+                     element_features: torch.Tensor) -> dict:
+    """Hashes of the structure files (with their ids and the graph settings: the store's key), the target
+    values and the element table."""
+    def digest(data: bytes) -> str:
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+    return {"structure files": store.header["key"],
+            "target values": digest(targets.numpy().tobytes() + repr(target_names).encode()),
+            "element table": digest(torch.nan_to_num(element_features).numpy().tobytes())}
 
 
 def target_tensor(dataset: CrystalDataset, task: str, source: PathLike) -> tuple[torch.Tensor, int]:
@@ -77,7 +91,7 @@ def prepare(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig
         std = train_targets.std(0) if len(train_targets) > 1 else torch.ones(n_outputs)
         model.target_std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
     return Run(model, datasets, store.n_atoms(), skipped, list(dataset.ids), dataset.target_names, cfg,
-               Path(run_dir))
+               Path(run_dir), data_fingerprint(store, targets, dataset.target_names, element_features))
 
 
 def _missing_elements(store: GraphStore, sources, element_features: torch.Tensor, skip_bad: bool) -> dict:

@@ -4,6 +4,7 @@ the graph store and writes every file."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ from .metrics import metrics_for
 from .prepare import Run, batches, prepare
 from .report import SKIPPED_HEADER, write_test_report
 from .run_folder import (BEST, LOG, SKIPPED, SPLIT, check_run_folder, remove_stale_temporaries,
-                         restore_checkpoint, save_checkpoint, write_log)
+                         restore_checkpoint, run_folder_lock, save_checkpoint, write_log)
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,11 @@ def fit(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, el
     run_dir = Path(run_dir)
     context = distributed.start(cfg.device)
     progress = progress and context.main
-    check_run_folder(run_dir, resume)
     try:
-        run = _prepare_in_turn(context, dataset, model_config, cfg, element_features, run_dir, source, progress)
-        return _train_loop(run, context, model_config, cfg, resume, progress)
+        with run_folder_lock(run_dir) if context.main else contextlib.nullcontext():
+            check_run_folder(run_dir, resume)
+            run = _prepare_in_turn(context, dataset, model_config, cfg, element_features, run_dir, source, progress)
+            return _train_loop(run, context, model_config, cfg, resume, progress)
     finally:
         distributed.stop(context)
 
@@ -69,7 +71,8 @@ def _train_loop(run: Run, context: distributed.Context, model_config: ModelConfi
     shuffle = torch.Generator().manual_seed(init_seed(cfg))
     state: dict = {"epoch": 0, "best_score": math.inf, "best_epoch": 0, "history": []}
     if resume:
-        state = restore_checkpoint(run_dir, model, optimizer, scheduler, shuffle, split_ids)
+        state = restore_checkpoint(run_dir, model, optimizer, scheduler, shuffle, split_ids, run.fingerprint, cfg,
+                                   model_config)
         if context.main:  # a kill between checkpoint and log leaves the log an epoch behind
             write_log(run_dir / LOG, state["history"])
     train_batches = batches(run, "train", True, shuffle, context)
@@ -91,7 +94,7 @@ def _train_loop(run: Run, context: distributed.Context, model_config: ModelConfi
                 save_model(model, run_dir / BEST, run.target_names, _metadata(run, epoch + 1))
         state["epoch"] = epoch + 1
         if context.main:
-            save_checkpoint(run_dir, model, optimizer, shuffle, state, split_ids, cfg, model_config)
+            save_checkpoint(run_dir, model, optimizer, shuffle, state, split_ids, cfg, model_config, run.fingerprint)
             write_log(run_dir / LOG, state["history"])
         epochs.set_postfix({k: v for k, v in row.items() if k.startswith("val_")})
         patience_out = bool(cfg.patience) and state["epoch"] - state["best_epoch"] >= cfg.patience

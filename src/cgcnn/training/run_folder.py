@@ -1,21 +1,63 @@
-"""The run folder: its file names, the per-epoch log, and the checkpoint that `--resume` continues from."""
+"""The run folder: its file names, its lock (one training process owns it at a time), the per-epoch log,
+and the checkpoint that `--resume` continues from, with what it was trained on so that a resume with other
+data or settings is refused rather than mixed in."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from ..config import ModelConfig, TrainConfig
+from ..config import ModelConfig, PathLike, TrainConfig
 from ..errors import InputError
-from ..io.write import save_torch, write_csv
+from ..io.write import ensure_folder, save_torch, write_csv
 from ..model import safe_load
 
 log = logging.getLogger(__name__)
 BEST, CHECKPOINT, LOG, SPLIT = "best.pt", "checkpoint.pt", "log.csv", "split.json"
 METRICS, TEST_PREDICTIONS, SKIPPED = "test_metrics.json", "test_predictions.csv", "skipped.csv"
+ENSEMBLE, LOCK = "ensemble.pt", ".lock"
+# settings that may change on --resume: they decide how long and where a run goes, not what it learns
+RESUMABLE_CHANGES = {"epochs", "patience", "workers", "loader_workers", "device", "cache_dir", "compile"}
+
+
+@contextlib.contextmanager
+def run_folder_lock(run_dir: Path) -> Iterator[None]:
+    """Own `run_dir` while the block runs (an advisory lock on RUN/.lock, released by the system if the
+    process dies); a second training run into it gets a clear error naming the first."""
+    import fcntl
+
+    created = not run_dir.exists()
+    ensure_folder(run_dir)
+    handle = open(run_dir / LOCK, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise InputError(run_dir, f"another training run is using this folder ({owner}); wait for it to end "
+                         "or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+        if created and [p.name for p in run_dir.iterdir()] == [LOCK]:  # the run stopped before writing
+            (run_dir / LOCK).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
 
 
 def write_log(path: Path, history: list[dict]) -> None:
@@ -29,6 +71,15 @@ def remove_stale_temporaries(run_dir: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def check_run_folder_path(run_dir: PathLike, inputs: Iterable[PathLike]) -> None:
+    """Before any work: --out names a folder (or a new name) that is not one of the inputs."""
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise InputError(path, "is a file; --out takes a run folder")
+    if any(path.resolve() == Path(item).resolve() for item in inputs):
+        raise InputError(path, "is an input of this run (the data); --out takes a separate run folder")
+
+
 def check_run_folder(run_dir: Path, resume: bool) -> None:
     if resume and not (run_dir / CHECKPOINT).is_file():
         raise InputError(run_dir, f"nothing to resume: no {CHECKPOINT} in this folder")
@@ -38,7 +89,7 @@ def check_run_folder(run_dir: Path, resume: bool) -> None:
 
 def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     shuffle: torch.Generator, state: dict, split_ids: dict, cfg: TrainConfig,
-                    model_config: ModelConfig) -> None:
+                    model_config: ModelConfig, fingerprint: dict) -> None:
     save_torch(
         {
             "model": model.state_dict(),
@@ -49,18 +100,36 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
             "split_ids": split_ids,
             "train_config": asdict(cfg),
             "model_config": model_config.to_dict(),
+            "data_fingerprint": fingerprint,
         },
         run_dir / CHECKPOINT,
     )
 
 
+def resume_differences(saved: dict, split_ids: dict, fingerprint: dict, cfg: TrainConfig,
+                       model_config: ModelConfig) -> list[str]:
+    """One line per thing that differs between a saved run and this one (empty: it may resume)."""
+    lines = [f"{part}: changed since the saved run" for part, value in fingerprint.items()
+             if saved.get("data_fingerprint", {}).get(part, value) != value]
+    for name, now in (("train", asdict(cfg)), ("model", model_config.to_dict())):
+        before = saved.get(f"{name}_config", {})
+        lines += [f"{key}: {before[key]!r} in the saved run, {value!r} now" for key, value in now.items()
+                  if key in before and before[key] != value and key not in RESUMABLE_CHANGES]
+    if not lines and saved.get("split_ids") != split_ids:
+        lines.append("split: the crystals of the train/val/test splits differ")
+    return lines
+
+
 def restore_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                        scheduler: torch.optim.lr_scheduler.LRScheduler, shuffle: torch.Generator,
-                       split_ids: dict) -> dict:
-    """Load the saved training state into the given objects; returns the loop's state (epoch, history…)."""
+                       split_ids: dict, fingerprint: dict, cfg: TrainConfig, model_config: ModelConfig) -> dict:
+    """Load the saved training state into the given objects; returns the loop's state (epoch, history…).
+    Refuses, listing what differs, when the data or a setting outside RESUMABLE_CHANGES is not the saved run's."""
     saved = safe_load(run_dir / CHECKPOINT)
-    if saved.get("split_ids") != split_ids:
-        raise InputError(run_dir / CHECKPOINT, "cannot resume: the data, split or seed differ from the saved run")
+    differences = resume_differences(saved, split_ids, fingerprint, cfg, model_config)
+    if differences:
+        raise InputError(run_dir / CHECKPOINT, "cannot resume, this run differs from the saved one:\n  "
+                         + "\n  ".join(differences))
     try:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])

@@ -11,6 +11,7 @@ from ..graphs.elements import element_table_for
 from ..io.structures import CrystalDataset, load_dataset
 from .ensemble import fit_ensemble
 from .run import fit
+from .run_folder import check_run_folder_path
 
 
 def fit_dataset(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features: torch.Tensor,
@@ -29,6 +30,8 @@ def train(data: PathLike, run_dir: PathLike, model_config: ModelConfig | None = 
     (best.pt, checkpoint.pt, log.csv, split.json, test_metrics.json, test_predictions.csv); returns the
     test report. Under torchrun every process calls this."""
     cfg = cfg or TrainConfig()
+    inputs = [data, *[path for path in (cfg.split_file, atom_init) if path]]
+    check_run_folder_path(run_dir, inputs)
     dataset = load_dataset(data, targets, id_column, structure_column, skip_bad=cfg.skip_bad)
     features = element_table_for(dataset.atom_init, atom_init)
     return fit_dataset(dataset, model_config or ModelConfig(), cfg, features, run_dir, source=data, resume=resume,

@@ -19,9 +19,9 @@ from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs, iter_graphs
 from ..graphs.graph import CrystalGraph
 from ..io.structures import CrystalDataset, collect_structures, files_read, to_structure
-from ..io.write import atomic_path, output_file, write_csv
+from ..io.write import atomic_path, output_file, write_skipped
 from ..model import models_from_file
-from ..training.report import SKIPPED_HEADER, format_value, prediction_columns
+from ..training.report import format_value, prediction_columns
 from .catalogue import resolve_model
 
 log = logging.getLogger(__name__)
@@ -154,15 +154,6 @@ def checked_output(out_path: PathLike, inputs: Sequence[PathLike], dataset: Crys
     checked = output_file(out_path, read)
     output_file(skipped_path(checked), read, "its skipped list (OUT.skipped.csv)")
     return checked
-
-
-def write_skipped(path: Path, skipped: list) -> None:
-    """The unusable crystals and why; with none, a list left by an earlier run is removed (it would
-    describe other data)."""
-    if skipped:
-        write_csv(path, SKIPPED_HEADER, skipped)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def finite_rows(values: np.ndarray, spread: np.ndarray) -> np.ndarray:

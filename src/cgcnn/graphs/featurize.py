@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,13 +17,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from ..config import GraphConfig, PathLike
-from ..errors import InputError
+from ..errors import InputError, NothingUsable
 from ..io.crystal import load_crystal
 from ..io.structures import CrystalDataset, load_dataset
 from .graph import CrystalGraph, build_graph
-from .store import GraphStore, open_or_build
+from ..io.write import write_skipped
+from .store import GraphStore, cache_dir, open_or_build
 
 
+log = logging.getLogger(__name__)
 WINDOW = 4096  # crystals in flight between worker processes and their consumer
 
 
@@ -99,11 +103,22 @@ def graph_store(dataset: CrystalDataset, params: GraphConfig, cache: PathLike | 
 def featurize(data: PathLike, radius: float = GraphConfig.radius, max_neighbors: int = GraphConfig.max_neighbors,
               workers: int | None = None, cache: PathLike | None = None, progress: bool = True,
               skip_bad: bool = False, **layout: Any) -> dict:
-    """Build (or find intact) the graph store of a dataset; report where it is and what it holds."""
+    """Build (or find intact) the graph store of a dataset; report where it is and what it holds. With
+    skip_bad, the crystals left out are listed with their reasons beside the store (STORE.skipped.csv)."""
     start = time.perf_counter()
-    dataset = load_dataset(data, skip_bad=skip_bad, **layout)
+    try:
+        dataset = load_dataset(data, skip_bad=skip_bad, **layout)
+    except NothingUsable as exc:
+        listed = write_skipped(cache_dir(cache) / f"{Path(data).name}.skipped.csv", exc.skipped)
+        raise InputError(exc.source, f"{exc.reason} (all listed in {listed})") from None
     store = graph_store(dataset, GraphConfig(radius, max_neighbors), cache, workers, progress, skip_bad)
-    return {"store": str(store.path), "crystals": len(store), "unusable": len(store.failures) + len(dataset.skipped),
-            "atoms": int(store.n_atoms().sum()),
+    skipped = dataset.skipped + [(dataset.ids[k], *reason) for k, reason in sorted(store.failures.items())]
+    listed = write_skipped(store.path.with_name(store.path.stem + ".skipped.csv"), skipped)
+    if skipped:
+        log.warning("%d crystals left out; see %s", len(skipped), listed)
+    if len(store.failures) == len(store):
+        raise InputError(data, f"{NothingUsable(data, skipped).reason} (all listed in {listed})")
+    return {"store": str(store.path), "crystals": len(store), "unusable": len(skipped),
+            "skipped_list": str(listed) if skipped else None, "atoms": int(store.n_atoms().sum()),
             "edges": int(store.arrays["edge_offsets"][-1]), "bytes": store.path.stat().st_size,
             "seconds": round(time.perf_counter() - start, 2)}

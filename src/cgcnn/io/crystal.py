@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..config import PathLike
+from ..errors import InputError
 
 CELL_TAGS = [f"_cell_length_{x}" for x in "abc"] + [f"_cell_angle_{x}" for x in ("alpha", "beta", "gamma")]
 
@@ -39,6 +40,15 @@ def read_cif_fast(path: Path) -> Crystal | None:
 
     try:
         document = gemmi.cif.read(str(path))
+    except Exception:  # let pymatgen produce the user-facing error
+        return None
+    from .structures import structure_blocks
+
+    blocks = structure_blocks(document)
+    if len(blocks) > 1:
+        raise InputError(path, f"holds {len(blocks)} crystal structures (data_ blocks) where one is expected: "
+                         "split the file (`cgcnn predict` reads every block of a file it is given)")
+    try:
         if len(document) != 1 or any(document[0].find_value(tag) is None for tag in CELL_TAGS):
             return None
         small = gemmi.make_small_structure_from_block(document[0])

@@ -7,7 +7,9 @@ this module only routes files to them, validates what comes back and turns failu
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -18,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import PathLike
-from ..errors import InputError
+from ..errors import InputError, NothingUsable
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
+log = logging.getLogger(__name__)
 PYMATGEN_SUFFIXES = {".cif", ".vasp", ".poscar", ".json", ".cssr", ".xsf", ".mcif"}
 ASE_SUFFIXES = {".xyz", ".extxyz", ".db", ".traj", ".in", ".pwi", ".res"}
 VASP_NAMES = ("POSCAR", "CONTCAR")
@@ -106,6 +109,8 @@ def read_structures(path: PathLike) -> list[tuple[str, Structure]]:
             warnings.simplefilter("ignore")
             if path.suffix.lower() in ASE_SUFFIXES:
                 pairs = [(name, _from_ase(atoms, path)) for name, atoms in _read_with_ase(path)]
+            elif path.suffix.lower() == ".cif" and _cif_blocks(path) > 1:
+                pairs = _read_cif_blocks(path)
             else:
                 pairs = [(path.stem, Structure.from_file(str(path)))]
     except InputError:
@@ -115,6 +120,70 @@ def read_structures(path: PathLike) -> list[tuple[str, Structure]]:
     if not pairs:
         raise InputError(path, "the file holds no structure")
     return [(name, validate_structure(s, path)) for name, s in pairs]
+
+
+def structure_blocks(document: Any) -> list:
+    """The data blocks of a gemmi CIF document that describe a crystal (a cell and atom sites)."""
+    return [block for block in document if block.find_value("_cell_length_a") is not None
+            and (block.find_values("_atom_site_fract_x") or block.find_values("_atom_site_Cartn_x"))]
+
+
+def _cif_blocks(path: Path) -> int:
+    """How many crystals a CIF file holds (0 if gemmi cannot read it: the reader will say why)."""
+    import gemmi
+
+    try:
+        return len(structure_blocks(gemmi.cif.read(str(path))))
+    except Exception:
+        return 0
+
+
+
+
+def _read_cif_blocks(path: Path) -> list:
+    """Every crystal of a CIF with several data blocks, as (stem:k, Structure); none may be lost."""
+    from pymatgen.io.cif import CifParser
+
+    structures = CifParser(str(path)).parse_structures(primitive=False)
+    expected = _cif_blocks(path)
+    if len(structures) != expected:
+        raise InputError(path, f"could read {len(structures)} of its {expected} crystal structures (data_ blocks)")
+    return [(f"{path.stem}:{k}", structure) for k, structure in enumerate(structures)]
+
+
+def _dict_text(text: str) -> dict:
+    """A structure dict written as JSON, or as a Python literal (single quotes, as matminer tables hold
+    them), read without evaluating code."""
+    import ast
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        value = ast.literal_eval(text)
+    if not isinstance(value, dict):
+        raise ValueError("not a dictionary")
+    return value
+
+
+def read_table_text(path: Path) -> str:
+    """A text table's contents: UTF-8 with or without a byte-order mark (gzip-compressed if named .gz);
+    anything else is one clear error naming the file."""
+    import gzip
+
+    try:
+        data = path.read_bytes()
+        data = gzip.decompress(data) if path.name.endswith(".gz") else data
+    except (OSError, EOFError) as exc:
+        raise InputError(path, f"cannot read the file ({_short(exc)})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(path, "is UTF-16 text; save it as UTF-8 (e.g. \"CSV UTF-8\" in a spreadsheet)")
+    if b"\x00" in data[:4096]:
+        raise InputError(path, "is a binary file, not a text table")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}; "
+                         "Latin-1 or Windows-1252?): save it as UTF-8") from None
 
 
 def structure_from_text(text: str | dict, source: PathLike) -> Structure:
@@ -127,7 +196,7 @@ def structure_from_text(text: str | dict, source: PathLike) -> Structure:
             if isinstance(text, dict):
                 structure = Structure.from_dict(text)
             elif text.lstrip().startswith("{"):
-                structure = Structure.from_dict(json.loads(text))
+                structure = Structure.from_dict(_dict_text(text))
             elif "_cell_length_a" in text:
                 structure = Structure.from_str(text, fmt="cif")
             else:
@@ -191,8 +260,9 @@ def _check_unique(ids, source):
 def read_original_layout(folder: Path, with_targets: bool = True, skip_bad: bool = False) -> CrystalDataset:
     """The original CGCNN layout: ID.cif files plus a header-less id_prop.csv (id, target, ...)."""
     table = folder / "id_prop.csv"
-    with open(table, newline="") as handle:
-        rows = [r for r in csv.reader(handle) if r and any(c.strip() for c in r)]
+    rows = [r for r in csv.reader(io.StringIO(read_table_text(table))) if r and any(c.strip() for c in r)]
+    header = _header_row(rows, folder)
+    rows = rows[1:] if header else rows
     if not rows:
         raise InputError(table, "the file has no rows")
     width = len(rows[0])
@@ -218,10 +288,31 @@ def read_original_layout(folder: Path, with_targets: bool = True, skip_bad: bool
         problems.report(orphan, folder / f"{orphan}.cif", f"the file has no row in {table.name}")
     n_targets = width - 1 if with_targets else 0
     names = ["target"] if n_targets == 1 else [str(k + 1) for k in range(n_targets)]  # id_prop.csv columns
+    if header and len(header) == width:
+        names = [name.strip() for name in header[1:]] if with_targets else []
     atom_init = folder / "atom_init.json"
     targets = np.array(values, dtype=np.float64).reshape(len(ids), n_targets) if with_targets else None
     return CrystalDataset(ids, items, [str(p) for p in items], targets, names,
                           atom_init if atom_init.is_file() else None, problems.found)
+
+
+def _header_row(rows: list, folder: Path) -> list | None:
+    """id_prop.csv has no header in the original layout, but people add one: a first row whose target cells
+    are not numbers and whose id has no CIF file is taken as the header (and said so in the log)."""
+    if len(rows) < 2 or len(rows[0]) < 2 or (folder / f"{rows[0][0].strip()}.cif").is_file():
+        return None
+    if any(_is_number(cell) for cell in rows[0][1:]):
+        return None
+    log.info("%s: the first row %s is a header; its names are the targets", folder / "id_prop.csv", rows[0])
+    return rows[0]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 STRUCTURE_COLUMNS = ("structure", "cif", "poscar", "structure_file", "file", "path")
@@ -234,7 +325,9 @@ def _read_table(path: Path):
         if path.suffix.lower() in (".json", ".jsonl") or path.name.endswith((".json.gz", ".jsonl.gz")):
             lines = ".jsonl" in path.name
             return pd.read_json(path, lines=lines, dtype=False)
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(io.StringIO(read_table_text(path)), dtype=str, keep_default_na=False)
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(path, f"cannot read the table ({_short(exc)})") from None
 
@@ -306,7 +399,7 @@ def load_dataset(path: PathLike, targets: Sequence[str] | None = None, id_column
     else:
         raise InputError(path, "no such file or folder")
     if not dataset.ids:
-        raise InputError(path, f"no usable crystal ({len(dataset.skipped)} skipped)")
+        raise NothingUsable(path, dataset.skipped)
     return dataset
 
 
@@ -346,7 +439,8 @@ def _files_dataset(files) -> CrystalDataset:
     for path in files:
         if not path.is_file():
             raise InputError(path, "no such file")
-        pairs = [(path.stem, path)] if path.suffix.lower() == ".cif" else read_structures(path)
+        single_cif = path.suffix.lower() == ".cif" and _cif_blocks(path) <= 1
+        pairs = [(path.stem, path)] if single_cif else read_structures(path)
         for name, item in pairs:
             ids.append(name)
             items.append(item)

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..config import PathLike
 from ..errors import InputError
 
+SKIPPED_HEADER = ["id", "file", "reason"]  # the list of crystals left out by --skip-bad
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
@@ -115,6 +116,17 @@ def write_csv(path: PathLike, header: Sequence[str], rows: Iterable[Sequence]) -
     writer.writerow(header)
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
+
+
+def write_skipped(path: PathLike, skipped: Sequence[Sequence]) -> Path:
+    """The crystals left out, with their reasons; with none, a list left there by an earlier run is removed
+    (it would describe other data)."""
+    path = Path(path)
+    if skipped:
+        write_csv(path, SKIPPED_HEADER, skipped)
+    else:
+        path.unlink(missing_ok=True)
+    return path
 
 
 def output_file(out: PathLike, inputs: Iterable[PathLike] = (), option: str = "--out") -> Path:

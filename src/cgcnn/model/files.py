@@ -122,7 +122,20 @@ def _ours(obj, path):
         model.load_state_dict(obj["state_dict"])
     except (TypeError, KeyError, RuntimeError, ValueError, AttributeError) as exc:
         raise InputError(path, f"the model file is damaged or from an incompatible version ({exc})") from None
+    check_finite(model, path)
     return model.eval(), obj.get("target_names", []), obj.get("metadata", {})
+
+
+def check_finite(model: CrystalGraphConvNet, path: PathLike) -> None:
+    """Refuse a model that would answer NaN or a constant: non-finite weights, or a target scaling that is
+    not finite or has no spread (rows of the element table are NaN on purpose for elements it lacks)."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        values = tensor[~torch.isnan(tensor).all(1)] if name == "element_features" else tensor
+        if values.is_floating_point() and not torch.isfinite(values).all():
+            raise InputError(path, f"the model holds NaN or infinite values ({name}): damaged, or its training "
+                             "diverged")
+    if model.config.task == "regression" and not (model.target_std > 0).all():
+        raise InputError(path, "the model's target spread (target_std) is zero: it would predict a constant")
 
 
 def original_element_table(atom_init: PathLike | None = None) -> torch.Tensor:
@@ -159,6 +172,7 @@ def _original(obj, path, atom_init):
     if not classification:
         model.target_mean.fill_(float(obj["normalizer"]["mean"]))
         model.target_std.fill_(float(obj["normalizer"]["std"]))
+    check_finite(model, path)
     log.info("loaded original CGCNN checkpoint %s (%s)", path, args.get("task"))
     return model.eval(), ["prediction"], {"source": "original CGCNN checkpoint", "args": dict(args)}
 

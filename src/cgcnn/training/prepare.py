@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import ModelConfig, PathLike, TrainConfig
-from ..errors import InputError
+from ..errors import InputError, NothingUsable
 from ..graphs.batching import GraphDataset, loader
 from ..graphs.elements import missing_elements, require_elements
 from ..graphs.featurize import graph_store
@@ -74,7 +74,7 @@ def prepare(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig
     bad = {**store.failures, **_missing_elements(store, dataset.sources, element_features, cfg.skip_bad)}
     usable = [k for k in range(len(store)) if k not in bad]
     if not usable:
-        raise InputError(source, f"no usable crystal ({len(bad) + len(dataset.skipped)} skipped)")
+        raise NothingUsable(source, dataset.skipped + [(dataset.ids[k], *bad[k]) for k in sorted(bad)])
     if cfg.split_file:
         split = split_from_file(cfg.split_file, dataset.ids, usable, cfg.skip_bad)
     else:

@@ -17,9 +17,6 @@ from .metrics import metrics_for, spread_ranking
 from .prepare import Run, batches
 from .run_folder import METRICS, TEST_PREDICTIONS
 
-SKIPPED_HEADER = ["id", "file", "reason"]
-
-
 def prediction_columns(task: str, target_names: Sequence[str], values: np.ndarray,
                        spread: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """CSV columns: `prediction` (+ one per further target); classifiers: P(class 1) and the class.

@@ -18,14 +18,14 @@ from tqdm.auto import tqdm
 
 from ..config import ModelConfig, PathLike, TrainConfig
 from ..io.structures import CrystalDataset
-from ..io.write import write_csv, write_text
+from ..io.write import write_skipped, write_text
 from ..model import model_from_file, save_model
 from . import distributed
 from .loop import (LossFunction, evaluate, init_seed, loss_function, make_optimizer, make_scheduler,
                    resolve_device, selection_score, train_epoch)
 from .metrics import metrics_for
 from .prepare import Run, batches, prepare
-from .report import SKIPPED_HEADER, write_test_report
+from .report import write_test_report
 from .run_folder import (BEST, LOG, SKIPPED, SPLIT, check_run_folder, remove_stale_temporaries,
                          restore_checkpoint, run_folder_lock, save_checkpoint, write_log)
 
@@ -109,8 +109,8 @@ def _write_run_files(run: Run, split_ids: dict) -> None:
     run.run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(run.run_dir)
     write_text(run.run_dir / SPLIT, json.dumps(split_ids) + "\n")
+    write_skipped(run.run_dir / SKIPPED, run.skipped)
     if run.skipped:
-        write_csv(run.run_dir / SKIPPED, SKIPPED_HEADER, run.skipped)
         log.warning("%d crystals skipped; see %s", len(run.skipped), run.run_dir / SKIPPED)
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pathlib import Path
+
 import torch
 
 from ..config import ModelConfig, PathLike, TrainConfig
+from ..errors import InputError, NothingUsable
 from ..graphs.elements import element_table_for
 from ..io.structures import CrystalDataset, load_dataset
+from ..io.write import write_skipped
 from .ensemble import fit_ensemble
 from .run import fit
-from .run_folder import check_run_folder_path
+from .run_folder import SKIPPED, check_run_folder_path
 
 
 def fit_dataset(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features: torch.Tensor,
@@ -32,7 +36,11 @@ def train(data: PathLike, run_dir: PathLike, model_config: ModelConfig | None = 
     cfg = cfg or TrainConfig()
     inputs = [data, *[path for path in (cfg.split_file, atom_init) if path]]
     check_run_folder_path(run_dir, inputs)
-    dataset = load_dataset(data, targets, id_column, structure_column, skip_bad=cfg.skip_bad)
-    features = element_table_for(dataset.atom_init, atom_init)
-    return fit_dataset(dataset, model_config or ModelConfig(), cfg, features, run_dir, source=data, resume=resume,
-                       progress=progress)
+    try:
+        dataset = load_dataset(data, targets, id_column, structure_column, skip_bad=cfg.skip_bad)
+        features = element_table_for(dataset.atom_init, atom_init)
+        return fit_dataset(dataset, model_config or ModelConfig(), cfg, features, run_dir, source=data,
+                           resume=resume, progress=progress)
+    except NothingUsable as exc:  # the list of what was left out, and why, is still written
+        write_skipped(Path(run_dir) / SKIPPED, exc.skipped)
+        raise InputError(exc.source, f"{exc.reason} (all listed in {Path(run_dir) / SKIPPED})") from None

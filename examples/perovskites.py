@@ -57,7 +57,8 @@ def tables(archive: Path, work: Path):
 
 def mae(predictions: Path, table: Path) -> float:
     truth = {r["id"]: float(r["heat_all"]) for r in csv.DictReader(open(table))}
-    values = [(float(r["prediction"]), truth[r["id"]]) for r in csv.DictReader(open(predictions))]
+    rows = csv.DictReader(line for line in open(predictions) if not line.startswith("#"))  # skip the header comment
+    values = [(float(r["prediction"]), truth[r["id"]]) for r in rows]
     return float(np.mean([abs(p - t) for p, t in values]))
 
 

@@ -58,3 +58,11 @@ def graph_store_in_a_temporary_folder(tmp_path_factory):
     import os
 
     os.environ["CGCNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("graph-cache"))
+
+
+def read_predictions(path):
+    """Rows of a `cgcnn predict` CSV (its first line is a `#` comment saying what the columns hold)."""
+    import csv
+
+    with open(path) as handle:
+        return list(csv.DictReader(line for line in handle if not line.startswith("#")))

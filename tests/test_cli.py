@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import read_predictions
 
 from cgcnn.cli import main
 
@@ -112,7 +113,7 @@ def test_predict_with_original_checkpoints(tiny100, original, tmp_path, capsys):
     assert run_cli(["predict", "--model", model, "--out", out_default, tiny100], capsys)[0] == 0
     assert run_cli(["predict", "--model", model, "--out", out_given, "--atom-init", original / "atom_init.json",
                     tiny100], capsys)[0] == 0
-    rows = list(csv.DictReader(open(out_default)))
+    rows = list(read_predictions(out_default))
     assert list(rows[0]) == ["id", "prediction"] and len(rows) == 100
     assert out_default.read_text() == out_given.read_text()  # the shipped table is the original one
     truth = {r[0]: float(r[1]) for r in csv.reader(open(tiny100 / "id_prop.csv"))}
@@ -122,7 +123,7 @@ def test_predict_with_original_checkpoints(tiny100, original, tmp_path, capsys):
     classifier = original / "pretrained" / "semi-metal-classification.pth.tar"
     assert run_cli(["predict", "--model", classifier, "--out", tmp_path / "c.csv",
                     original / "sample-classification"], capsys)[0] == 0
-    rows = list(csv.DictReader(open(tmp_path / "c.csv")))
+    rows = list(read_predictions(tmp_path / "c.csv"))
     assert list(rows[0]) == ["id", "prediction", "class"] and len(rows) == 10
     assert all(0 <= float(r["prediction"]) <= 1 and r["class"] in "01" for r in rows)
 

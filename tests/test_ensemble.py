@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import read_predictions
 
 from cgcnn import load_model
 from cgcnn.model import model_from_file
@@ -86,7 +87,7 @@ def test_ensemble_trains_members_and_reports_mean_and_spread(tiny100, tmp_path, 
     some = [r["id"] for r in rows[:4]]
     assert run_cli(["predict", "--model", run / "ensemble.pt", "--out", tmp_path / "p.csv",
                     *[data / f"{i}.cif" for i in some]], capsys)[0] == 0
-    again = {r["id"]: r for r in csv.DictReader(open(tmp_path / "p.csv"))}
+    again = {r["id"]: r for r in read_predictions(tmp_path / "p.csv")}
     for row in rows[:4]:
         assert float(again[row["id"]]["prediction"]) == pytest.approx(float(row["prediction"]), abs=1e-4)
         assert float(again[row["id"]]["std"]) == pytest.approx(float(row["std"]), abs=1e-4)

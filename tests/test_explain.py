@@ -5,6 +5,7 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import read_predictions
 import torch
 
 from cgcnn.model import save_model
@@ -42,7 +43,7 @@ def test_contributions_add_up_to_the_prediction(tiny100, tmp_path, capsys, confi
     model = make(tmp_path, **config)
     assert main(["predict", "--model", str(model), "--out", str(tmp_path / "p.csv"), str(data)]) == 0
     assert main(["explain", "--model", str(model), "--out", str(tmp_path / "s.csv"), str(data)]) == 0
-    predictions = {r["id"]: float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "p.csv"))}
+    predictions = {r["id"]: float(r["prediction"]) for r in read_predictions(tmp_path / "p.csv")}
     sites = list(csv.DictReader(open(tmp_path / "s.csv")))
     assert list(sites[0]) == ["id", "site", "element", "x", "y", "z", "contribution", "method"]
     assert all(method in r["method"] for r in sites)

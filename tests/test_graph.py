@@ -72,6 +72,6 @@ def test_real_crystal_edges_are_sorted_and_bounded(tiny100):
 
 def test_isolated_atom_is_a_clear_error():
     structure = Structure(Lattice.cubic(12.0), ["Fe"], [[0, 0, 0]])
-    with pytest.raises(InputError, match="no neighbour within 8.0 Å; use a larger --radius") as err:
+    with pytest.raises(InputError, match="no neighbour within 8.0 Å, the graph radius") as err:
         build_graph(structure, source="lonely.cif")
     assert "lonely.cif" in str(err.value)

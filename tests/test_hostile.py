@@ -5,6 +5,7 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import read_predictions
 from pymatgen.core import Lattice, Structure
 
 from test_cli import run_cli, small_dataset
@@ -141,7 +142,7 @@ def test_skip_bad_in_prediction(tiny100, tmp_path, capsys, original):
     assert code == 2 and "5.cif: cannot read" in err and not (tmp_path / "p.csv").exists()
     code, out, err = run_cli(["predict", "--model", model, "--out", tmp_path / "p.csv", "--skip-bad", data], capsys)
     assert code == 0 and "1 skipped" in out
-    assert len(list(csv.DictReader(open(tmp_path / "p.csv")))) == 11
+    assert len(list(read_predictions(tmp_path / "p.csv"))) == 11
     assert list(csv.DictReader(open(tmp_path / "p.skipped.csv")))[0]["id"] == "5"
 
 

@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import read_predictions
 from sklearn.metrics import roc_auc_score
 
 from cgcnn import load_model
@@ -37,7 +38,7 @@ def test_shipped_formation_energy_and_band_gap_models_predict_real_crystals(tiny
     paths, formation, gap = tiny100_table(tiny100)
     code, _, err = run_cli(["predict", "--model", "formation-energy", "--out", tmp_path / "fe.csv", *paths], capsys)
     assert code == 0, err
-    predicted = np.array([float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "fe.csv"))])
+    predicted = np.array([float(r["prediction"]) for r in read_predictions(tmp_path / "fe.csv")])
     # mp-tiny100: 100 Materials Project crystals, 42 of them in the models' training split
     assert np.mean(np.abs(predicted - formation)) < 0.06  # measured 0.026 (the ensemble of 3)
     band_gap = load_model("band-gap").predict_items(paths, [str(p) for p in paths])[:, 0]
@@ -51,7 +52,7 @@ def test_shipped_moduli_are_ensembles_with_a_spread(tiny100, tmp_path, capsys):
     for name in ("bulk-modulus", "shear-modulus"):
         code, _, err = run_cli(["predict", "--model", name, "--out", tmp_path / f"{name}.csv", *paths], capsys)
         assert code == 0, err
-        rows = list(csv.DictReader(open(tmp_path / f"{name}.csv")))
+        rows = list(read_predictions(tmp_path / f"{name}.csv"))
         log10_gpa = np.array([float(r["prediction"]) for r in rows])
         assert np.all((log10_gpa > -0.5) & (log10_gpa < 3.0))  # 0.3 GPa … 1,000 GPa
         assert all(float(r["std"]) > 0 for r in rows)

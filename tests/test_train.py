@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import read_predictions
 import torch
 
 from cgcnn.model import safe_load
@@ -37,7 +38,7 @@ def test_training_beats_the_mean_predictor(tiny100, tmp_path, capsys):
     some = sorted(tested)[:5]
     assert run_cli(["predict", "--model", run / "best.pt", "--out", tmp_path / "p.csv",
                     *[data / f"{i}.cif" for i in some]], capsys)[0] == 0
-    again = {r["id"]: float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "p.csv"))}
+    again = {r["id"]: float(r["prediction"]) for r in read_predictions(tmp_path / "p.csv")}
     assert again == pytest.approx({i: tested[i] for i in some}, abs=1e-4)
 
 

@@ -22,6 +22,19 @@ def _folder():
     return resources.files("cgcnn") / "data" / "models"
 
 
+# Units of the targets of this project's data and shipped models, by target name (a model file stores its
+# target names; a shipped model's entry in models.json says its unit too)
+TARGET_UNITS = {"formation_energy_per_atom": "eV/atom", "band_gap": "eV", "fermi_energy": "eV",
+                "log10_K_VRH": "log10(GPa)", "log10_G_VRH": "log10(GPa)", "is_metal": "P(metal)",
+                "heat_all": "eV/cell"}
+
+
+def target_units(model: PathLike, target_names: list[str]) -> list[str | None]:
+    """The unit of each target, where it is known: a shipped model's catalogue entry, else TARGET_UNITS."""
+    entry = shipped_models().get(str(model)) if not Path(model).exists() else None
+    return [entry["unit"] if entry and k == 0 else TARGET_UNITS.get(name) for k, name in enumerate(target_names)]
+
+
 def shipped_models() -> dict:
     """{name: description} of every shipped model."""
     catalogue = _folder() / CATALOGUE

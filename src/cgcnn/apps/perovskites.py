@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..config import PathLike
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 ANIONS = ("O", "N", "S", "F")
 ANION_MIXTURES = ("O3", "O2N", "ON2", "N3", "O2F", "ONF", "O2S")  # the X-site sets of Castelli's data
 LatticeGuess = Callable[[str, str, str], "float | None"]  # (A, B, X set) → lattice constant or None
+PER_CELL = "eV/cell"  # the unit screen's models predict: energy of the 5-atom cell
 STABLE_BELOW = 0.2  # eV/atom: Castelli's heat-of-formation criterion for a stable perovskite
 
 
@@ -123,6 +125,11 @@ def screen(model_path: PathLike, a_elements: Iterable[str], b_elements: Iterable
     if out_path is not None:
         out_path = output_file(out_path, [resolve_model(model_path)])
     predictor = load_model(model_path)
+    if predictor.units[0] != PER_CELL or predictor.is_classifier:
+        what = f"{predictor.target_names[0]} [{predictor.units[0] or 'unit unknown'}]"
+        raise InputError(model_path, f"predicts {what}; screen ranks by the heat of formation of the 5-atom ABX3 "
+                         f"cell in {PER_CELL} (Castelli's heat_all), so it needs a model of that target, trained "
+                         "as in docs/perovskites.md")
     found = list(candidates(a_elements, b_elements, mixtures, exclude, lattice_constant))
     if not found:
         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from ..io.structures import CrystalDataset, collect_structures, files_read, to_s
 from ..io.write import atomic_path, output_file, write_skipped
 from ..model import models_from_file
 from ..training.report import format_value, prediction_columns
-from .catalogue import resolve_model
+from .catalogue import resolve_model, target_units
 
 log = logging.getLogger(__name__)
 
 
 MAX_BATCH_ATOMS = 8192
+BAND_GAP = re.compile(r"(^|_)(band_?)?gap($|_)", re.IGNORECASE)
+LOG_GPA = "log10(GPa)"
 SETTINGS = PredictConfig()  # the defaults of `cgcnn predict`, also those of the Python calls below
 BATCH = SETTINGS.batch_size
 
@@ -37,14 +40,17 @@ class Predictor:
 
     An ensemble predicts the mean of its members; `predict_spread` also gives their standard deviation."""
 
-    def __init__(self, model, target_names, metadata=None, device="cpu"):
+    def __init__(self, model: Any, target_names: Sequence[str], metadata: dict | None = None,
+                 device: str = "cpu", units: Sequence[str | None] | None = None) -> None:
         self.models = [m.to(device).eval() for m in (model if isinstance(model, (list, tuple)) else [model])]
         self.model = self.models[0]  # settings, element table and graph parameters are shared by all members
         self.target_names = list(target_names)
+        self.units = list(units) if units else [None] * len(self.target_names)
         self.metadata = metadata or {}
         self.device = device
-        config = self.model.config
-        self.params = config.graph
+        self.params = self.model.config.graph
+        # a band gap cannot be negative: the regression's small negative values are clipped at 0
+        self.non_negative = [not self.is_classifier and bool(BAND_GAP.search(name)) for name in self.target_names]
 
     @property
     def is_classifier(self) -> bool:
@@ -102,14 +108,46 @@ class Predictor:
             return empty, empty
         values = torch.stack([torch.cat(outputs) for outputs in per_member]).double()
         spread = values.std(0, correction=0) if self.is_ensemble else torch.zeros_like(values[0])
-        return values.mean(0).numpy(), spread.numpy()
+        mean = values.mean(0).numpy()
+        for k, clip in enumerate(self.non_negative):
+            if clip:
+                mean[:, k] = np.maximum(mean[:, k], 0.0)
+        return mean, spread.numpy()
+
+    def describe(self) -> str:
+        """What a prediction table holds: each column's target and unit, and how values were treated."""
+        parts = [f"{column} = {name}" + (f" [{unit}]" if unit else "")
+                 for column, name, unit in zip(_value_columns(self.target_names), self.target_names, self.units)]
+        parts += [f"{name} clipped at 0" for name, clip in zip(self.target_names, self.non_negative) if clip]
+        parts += [f"{column}_GPa = 10^{column}" for column in self.gpa_columns()]
+        return "; ".join(parts)
+
+    def gpa_columns(self) -> list[str]:
+        """The prediction columns of log10(GPa) targets (moduli), which get their value in GPa beside them."""
+        return [column for column, unit in zip(_value_columns(self.target_names), self.units) if unit == LOG_GPA]
 
 
 def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = "cpu") -> Predictor:
     """Load a shipped model by name (see `cgcnn models`, or `cgcnn.shipped_models()`), a cgcnn model or
     ensemble file, or an original CGCNN `.pth.tar` (with its element table `atom_init`)."""
     models, names, metadata = models_from_file(resolve_model(path), atom_init)
-    return Predictor(models, names, metadata, device)
+    return Predictor(models, names, metadata, device, target_units(path, names))
+
+
+def _value_columns(target_names: Sequence[str]) -> list[str]:
+    return ["prediction"] + [f"prediction_{name}" for name in list(target_names)[1:]]
+
+
+def with_gpa(columns: dict, gpa_columns: list[str]) -> dict:
+    """Each log10(GPa) prediction column followed (after its std column, if any) by its value in GPa."""
+    out = {}
+    for name, values in columns.items():
+        out[name] = values
+        base = "prediction" + name[len("std"):] if name.startswith("std") else name
+        last = name.startswith("std") or base.replace("prediction", "std", 1) not in columns
+        if base in gpa_columns and last:
+            out[f"{base}_GPa"] = np.power(10.0, columns[base])
+    return out
 
 
 def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
@@ -126,18 +164,20 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     config = predictor.model.config
     placeholder = np.zeros((1, config.n_outputs))
     spread = placeholder if predictor.is_ensemble else None
-    header = ["id", *prediction_columns(config.task, predictor.target_names, placeholder, spread)]
+    header = ["id", *with_gpa(prediction_columns(config.task, predictor.target_names, placeholder, spread),
+                              predictor.gpa_columns())]
     skipped, written = list(dataset.skipped), 0
     graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
     with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
+        handle.write(f"# {predictor.describe()}\n")  # what the columns hold: pandas reads it with comment="#"
         writer.writerow(header)
         for ids, sources, batch in _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
             values, spread = predictor.predict_graphs_spread(batch, batch_size)
             keep = _finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
             ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
-            columns = prediction_columns(config.task, predictor.target_names, values,
-                                         spread if predictor.is_ensemble else None)
+            columns = with_gpa(prediction_columns(config.task, predictor.target_names, values,
+                                                  spread if predictor.is_ensemble else None), predictor.gpa_columns())
             writer.writerows([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()

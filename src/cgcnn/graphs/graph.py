@@ -88,6 +88,9 @@ def nearest_per_center(i: np.ndarray, j: np.ndarray, d: np.ndarray, max_neighbor
 MIN_DISTANCE = 0.1  # Å; closer atoms are a broken structure, not chemistry
 MAX_PAIRS = 5e7  # neighbour pairs one crystal may produce before the list would exhaust memory
 MAX_EXTENT = 1e4  # Å; the neighbour search grids the space the atoms span
+# pymatgen's neighbour search grids the box around the cell and its atoms in cubes of side `radius`, at about
+# 250 bytes per cube (measured: 2.4 GB for a 1,600 Å box at 8 Å); refused beyond 2 GB, a box of ~1,600 Å
+SEARCH_BYTES_PER_CUBE, MAX_SEARCH_BYTES = 250, 2e9
 
 
 def check_cell(crystal: Crystal, radius: float, source: PathLike) -> None:
@@ -104,6 +107,11 @@ def check_cell(crystal: Crystal, radius: float, source: PathLike) -> None:
     extent = max(np.linalg.norm(lattice, axis=1).max(), np.ptp(cart, axis=0).max() if len(cart) else 0.0)
     if extent > MAX_EXTENT:
         raise InputError(source, f"the cell or the atoms span {extent:.3g} Å (more than {MAX_EXTENT:g} Å: wrong units?)")
+    search = neighbor_search_bytes(lattice, cart, radius)
+    if search > MAX_SEARCH_BYTES:
+        raise InputError(source, f"the neighbour search over this cell would need about {search / 1e9:.3g} GB, "
+                         f"more than the {MAX_SEARCH_BYTES / 1e9:g} GB allowed (a box of ~1,600 Å at 8 Å): "
+                         "wrong units, or atoms far outside the cell?")
     volume = np.linalg.det(lattice)
     if volume < -1e-3:
         raise InputError(source, f"the cell volume is negative ({volume:.3g} Å³): a negative cell length, or "
@@ -114,6 +122,14 @@ def check_cell(crystal: Crystal, radius: float, source: PathLike) -> None:
     if pairs > MAX_PAIRS:
         raise InputError(source, f"about {pairs:.2g} neighbour pairs within {radius} Å: the cell is too small "
                          "or too dense (wrong units or cell?)")
+
+
+def neighbor_search_bytes(lattice: np.ndarray, cart: np.ndarray, radius: float) -> float:
+    """The memory pymatgen's neighbour search would take: cubes of side `radius` over the box holding the
+    cell's corners and the atoms, with a margin of `radius` (estimated before anything is allocated)."""
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=float) @ lattice
+    span = np.ptp(np.vstack([cart, corners]), axis=0) + 2 * radius
+    return float(np.prod(np.ceil(span / radius))) * SEARCH_BYTES_PER_CUBE
 
 
 def build_graph(crystal: Any, params: GraphConfig = GraphConfig(), source: PathLike = "<structure>") -> CrystalGraph:
@@ -137,7 +153,7 @@ def build_graph(crystal: Any, params: GraphConfig = GraphConfig(), source: PathL
         raise InputError(
             source,
             f"atom {k} ({Element.from_Z(int(crystal.atomic_numbers[k])).symbol}) has no neighbour within "
-            f"{params.radius} Å; use a larger --radius",
+            f"{params.radius} Å, the graph radius (a model's is set by --radius when it is trained)",
         )
     return CrystalGraph(
         atomic_numbers=torch.as_tensor(np.asarray(crystal.atomic_numbers), dtype=torch.long),

@@ -63,3 +63,20 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny100, tmp_path):
     for key, value in straight.items():
         torch.testing.assert_close(resumed[key], value, rtol=0, atol=0, equal_nan=True, msg=key)
     assert (run / "test_metrics.json").read_text() == (tmp_path / "straight" / "test_metrics.json").read_text()
+
+
+def test_two_processes_rebuilding_a_damaged_store_at_once(tiny100, tmp_path):
+    """Both see the damage, both rebuild under their own temporary name; the last rename wins, both finish
+    and leave one intact store (before: the second crashed with FileNotFoundError)."""
+    data = small_dataset(tiny100, tmp_path / "data", n=40)
+    cache = tmp_path / "cache"
+    featurize = [sys.executable, "-m", "cgcnn", "--no-progress", "featurize", str(data), "--cache-dir", str(cache),
+                 "--workers", "1"]
+    subprocess.run(featurize, check=True, capture_output=True)
+    (store,) = cache.glob("graphs-*.cgs")
+    store.write_bytes(store.read_bytes()[:-100])  # truncated
+    procs = [subprocess.Popen(featurize, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate() + (p.returncode,) for p in procs]
+    assert all(code == 0 for _, _, code in results), results
+    assert [json.loads(out)["crystals"] for out, _, _ in results] == [40, 40]
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no temporaries left

@@ -281,6 +281,14 @@ def _train_arguments(rest: list[str]) -> list[str]:
     return recipe + rest[:at] + rest[at + 2 :]
 
 
+def _close_progress_bars() -> None:
+    """Clear any bar an error interrupted, so that the error gets a line of its own."""
+    from tqdm.auto import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", [])):
+        bar.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, rest = build_parser().parse_known_args(argv)
     verbose, progress = getattr(args, "verbose", False), not getattr(args, "no_progress", False)
@@ -293,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         values = parse_command(cls, rest, f"cgcnn {args.command}", command.help)
         command.run(values, progress)
     except CgcnnError as exc:
+        _close_progress_bars()
         print(f"cgcnn: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

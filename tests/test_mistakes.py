@@ -5,7 +5,6 @@ nothing existing overwritten) or, where --skip-bad applies, a listed and explain
 import csv
 import errno
 import os
-import shutil
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """The trained models shipped in the package load by name and predict real crystals sensibly."""
 
-import csv
 
 import numpy as np
 import pytest

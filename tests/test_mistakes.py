@@ -103,7 +103,7 @@ def test_a_run_folder_in_use_is_refused_naming_its_owner(data, tmp_path, capsys)
     with run_folder_lock(run):  # as another `cgcnn train` holds it
         code, _, err = run_cli(["train", data, "--out", run, *TRAIN], capsys)
     clear_error(code, err, "another training run is using this folder", f"pid {os.getpid()}")
-    assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing of the refused run
+    assert sorted(p.name for p in run.iterdir()) == []  # nothing of the refused run, and the lock released
     assert run_cli(["train", data, "--out", run, *TRAIN], capsys)[0] == 0  # free again
 
 

@@ -30,34 +30,46 @@ RESUMABLE_CHANGES = {"epochs", "patience", "workers", "loader_workers", "device"
 
 @contextlib.contextmanager
 def run_folder_lock(run_dir: Path) -> Iterator[None]:
-    """Own `run_dir` while the block runs (an advisory lock on RUN/.lock, released by the system if the
-    process dies); a second training run into it gets a clear error naming the first."""
-    import fcntl
-
+    """Own `run_dir` while the block runs: an advisory lock on RUN/.lock (released by the system if the
+    process dies, removed when the block ends); a second training run into it gets a clear error naming
+    the first."""
     created = not run_dir.exists()
     ensure_folder(run_dir)
-    handle = open(run_dir / LOCK, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        owner = handle.read().strip() or "another process"
-        handle.close()
-        raise InputError(run_dir, f"another training run is using this folder ({owner}); wait for it to end "
-                         "or choose another --out") from None
-    handle.seek(0)
-    handle.truncate()
+    handle = _locked(run_dir / LOCK)
     handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     handle.flush()
     try:
         yield
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
+        (run_dir / LOCK).unlink(missing_ok=True)  # before unlocking: a waiter then finds the file gone
         handle.close()
-        if created and [p.name for p in run_dir.iterdir()] == [LOCK]:  # the run stopped before writing
-            (run_dir / LOCK).unlink(missing_ok=True)
+        if created:  # the run stopped before writing anything
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
+
+
+def _locked(path: Path):
+    """The lock file, opened and locked; retried if its owner removed it meanwhile (another inode)."""
+    import fcntl
+
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise InputError(path.parent, f"another training run is using this folder ({owner}); wait for it "
+                             "to end or choose another --out") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                handle.seek(0)
+                handle.truncate()
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
 
 
 def write_log(path: Path, history: list[dict]) -> None:

@@ -166,6 +166,11 @@ def write_results(summaries: dict, lc_rows: list) -> None:
                 *[f"| {r['conv']} | {r['n_train']:,} | {r['epochs']} | {r['best_epoch']} | {r['test_mae']:.4f} |"
                   for r in lc_rows],
                 "", "![learning curve](figures/accuracy-learning-curve.png)"]
+    calibration = RESULTS / "calibration.json"
+    if calibration.is_file():  # benchmarks/calibrate.py's section, kept when the report is regenerated
+        from calibrate import markdown
+
+        out += ["", *markdown(json.loads(calibration.read_text()))]
     out += ["", "## Figures", ""]
     out += [f"![{task}](figures/accuracy-{task}.png)" for task in summaries]
     out += ["", "## Commands", "", RECIPES_NOTE, "", "```"]

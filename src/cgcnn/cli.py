@@ -191,7 +191,7 @@ def run_predict(values: dict, progress: bool) -> None:
     settings = pick(PredictConfig, values)
     report = predict_files(values["model"], values["inputs"], values["out"], values["atom_init"],
                            settings.batch_size, settings.device, settings.workers, settings.skip_bad,
-                           progress=progress)
+                           progress=progress, interval=settings.interval)
     skipped = f"; {report['skipped']} skipped, see {skipped_path(values['out'])}" if report["skipped"] else ""
     print(f"wrote {report['predicted']} predictions to {values['out']}{skipped}")
 

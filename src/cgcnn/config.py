@@ -182,9 +182,13 @@ class PredictConfig:
     device: str = setting("cpu", "cpu, cuda, cuda:1 or auto")
     workers: int = setting(1, "processes that read crystals and build graphs", min=1)
     skip_bad: bool = setting(False, "leave out unusable crystals (listed in OUT.skipped.csv) instead of stopping")
+    interval: float | None = setting(None, "add lower,upper columns: the prediction interval at this level "
+                                     "(e.g. 0.9), from the model's split-conformal calibration", min=0)
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.interval is not None and not 0 < self.interval < 1:
+            raise ConfigError(f"interval (--interval) is a level between 0 and 1, not {self.interval}")
 
 
 __all__ = ["ConfigError", "DataLayout", "GraphConfig", "ModelConfig", "PredictConfig", "TrainConfig"]

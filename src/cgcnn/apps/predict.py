@@ -22,6 +22,7 @@ from ..graphs.graph import CrystalGraph
 from ..io.structures import CrystalDataset, collect_structures, files_read, to_structure
 from ..io.write import atomic_path, output_file, write_skipped
 from ..model import models_from_file
+from ..training.calibration import interval as calibrated_interval
 from ..training.report import format_value, prediction_columns
 from .catalogue import resolve_model, target_units
 
@@ -114,12 +115,39 @@ class Predictor:
                 mean[:, k] = np.maximum(mean[:, k], 0.0)
         return mean, spread.numpy()
 
-    def describe(self) -> str:
+    def require_calibration(self, source: PathLike) -> None:
+        if self.is_classifier or not self.metadata.get("calibration"):
+            raise InputError(source, "this model has no interval calibration (a classifier, or trained before "
+                             "intervals existed: retrain it, or calibrate it as benchmarks/calibrate.py does)")
+
+    def columns(self, values: np.ndarray, spread: np.ndarray, interval: float | None = None) -> dict:
+        """The prediction table's columns: prediction (and std for an ensemble), the interval bounds at
+        `interval`, and GPa beside log10 moduli."""
+        columns = prediction_columns(self.model.config.task, self.target_names, values,
+                                     spread if self.is_ensemble else None)
+        if interval is not None:
+            lower, upper = calibrated_interval(self.metadata["calibration"], values, spread, interval)
+            lower = np.where(self.non_negative, np.maximum(lower, 0.0), lower)  # a band gap is never below 0
+            for k, name in enumerate(_value_columns(self.target_names)):
+                suffix = name[len("prediction"):]
+                columns[f"lower{suffix}"], columns[f"upper{suffix}"] = lower[:, k], upper[:, k]
+        return with_gpa(columns, self.gpa_columns())
+
+    def predict_interval(self, structures: Any, level: float = 0.9,
+                         batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(prediction, lower, upper): the split-conformal interval at `level` (see training.calibration)."""
+        self.require_calibration("model")
+        values, spread = self.predict_spread(structures, batch_size)
+        return (values, *calibrated_interval(self.metadata["calibration"], values, spread, level))
+
+    def describe(self, interval: float | None = None) -> str:
         """What a prediction table holds: each column's target and unit, and how values were treated."""
         parts = [f"{column} = {name}" + (f" [{unit}]" if unit else "")
                  for column, name, unit in zip(_value_columns(self.target_names), self.target_names, self.units)]
         parts += [f"{name} clipped at 0" for name, clip in zip(self.target_names, self.non_negative) if clip]
         parts += [f"{column}_GPa = 10^{column}" for column in self.gpa_columns()]
+        if interval is not None:
+            parts.append(f"lower/upper: {interval:g} split-conformal interval (calibrated on the validation split)")
         return "; ".join(parts)
 
     def gpa_columns(self) -> list[str]:
@@ -153,7 +181,7 @@ def with_gpa(columns: dict, gpa_columns: list[str]) -> dict:
 def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
                   atom_init: PathLike | None = None, batch_size: int = BATCH, device: str = SETTINGS.device,
                   workers: int = SETTINGS.workers, skip_bad: bool = SETTINGS.skip_bad, chunk: int = 4096,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, interval: float | None = SETTINGS.interval) -> dict:
     """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data.
 
     Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays
@@ -162,22 +190,22 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     out_path = checked_output(out_path, inputs, dataset, model_path, atom_init)
     predictor = load_model(model_path, atom_init or dataset.atom_init, device)
     config = predictor.model.config
+    if interval is not None:
+        predictor.require_calibration(model_path)
     placeholder = np.zeros((1, config.n_outputs))
     spread = placeholder if predictor.is_ensemble else None
-    header = ["id", *with_gpa(prediction_columns(config.task, predictor.target_names, placeholder, spread),
-                              predictor.gpa_columns())]
+    header = ["id", *predictor.columns(placeholder, placeholder, interval)]
     skipped, written = list(dataset.skipped), 0
     graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
     with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        handle.write(f"# {predictor.describe()}\n")  # what the columns hold: pandas reads it with comment="#"
+        handle.write(f"# {predictor.describe(interval)}\n")  # what the columns hold: pandas reads it with comment="#"
         writer.writerow(header)
         for ids, sources, batch in _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
             values, spread = predictor.predict_graphs_spread(batch, batch_size)
             keep = _finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
             ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
-            columns = with_gpa(prediction_columns(config.task, predictor.target_names, values,
-                                                  spread if predictor.is_ensemble else None), predictor.gpa_columns())
+            columns = predictor.columns(values, spread, interval)
             writer.writerows([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()

@@ -19,7 +19,7 @@ from ..model import model_from_file, save_ensemble
 from .distributed import launched_rank
 from .loop import init_seed, loss_function, resolve_device
 from .prepare import prepare
-from .report import write_test_report
+from .report import validation_calibration, write_test_report
 from .run import fit
 from .run_folder import BEST, CHECKPOINT, ENSEMBLE, METRICS, SPLIT, run_folder_lock
 
@@ -65,10 +65,13 @@ def evaluate_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: T
                       element_features: torch.Tensor, run_dir: Path, source: PathLike, progress: bool) -> dict:
     """Bundle the members' best models into ensemble.pt; test metrics and predictions of their mean."""
     paths = [member_dir(run_dir, k) / BEST for k in range(cfg.ensemble)]
-    save_ensemble(paths, run_dir / ENSEMBLE, {"members": cfg.ensemble, "seed": cfg.seed})
     run = prepare(dataset, replace(model_config), replace(cfg, ensemble=1), element_features, run_dir, source,
                   progress)
     write_text(run_dir / SPLIT, (member_dir(run_dir, 0) / SPLIT).read_text())
     members = [model_from_file(path)[0] for path in paths]
-    return write_test_report(run, members, resolve_device(cfg.device), loss_function(model_config.task, cfg.loss),
-                             {"task": model_config.task, "ensemble": cfg.ensemble})
+    device, loss_fn = resolve_device(cfg.device), loss_function(model_config.task, cfg.loss)
+    calibration = validation_calibration(run, members, device, loss_fn)
+    metadata = {"members": cfg.ensemble, "seed": cfg.seed, **({"calibration": calibration} if calibration else {})}
+    save_ensemble(paths, run_dir / ENSEMBLE, metadata)
+    return write_test_report(run, members, device, loss_fn, {"task": model_config.task, "ensemble": cfg.ensemble},
+                             calibration)

@@ -12,6 +12,7 @@ import torch
 from ..config import PathLike
 from ..io.write import write_csv, write_text
 from ..model import CrystalGraphConvNet
+from .calibration import calibrate, coverage
 from .loop import LossFunction, evaluate
 from .metrics import metrics_for, spread_ranking
 from .prepare import Run, batches
@@ -47,11 +48,24 @@ def format_value(value: object) -> object:
     return value
 
 
+def validation_calibration(run: Run, models: list[CrystalGraphConvNet], device: torch.device,
+                           loss_fn: LossFunction) -> dict | None:
+    """A regression model's (or ensemble's) split-conformal calibration on the validation split."""
+    if models[0].config.task != "regression" or not len(run.datasets["val"]):
+        return None
+    outputs, targets = [], np.empty(0)
+    for model in models:
+        _, values, targets, _ = evaluate(model.to(device), batches(run, "val"), loss_fn, device)
+        outputs.append(values)
+    spread = np.std(outputs, axis=0) if len(models) > 1 else None
+    return calibrate(targets, np.mean(outputs, axis=0), spread)
+
+
 def write_test_report(run: Run, models: list[CrystalGraphConvNet], device: torch.device, loss_fn: LossFunction,
-                      result: dict) -> dict:
+                      result: dict, calibration: dict | None = None) -> dict:
     """Evaluate the models on the test split, add the metrics to `result` and write it (metrics JSON) with
     the test predictions CSV. Several models are an ensemble: their mean is scored, each member too, and
-    how well their spread ranks the errors."""
+    how well their spread ranks the errors. With a calibration, the coverage of its intervals too."""
     task, names = models[0].config.task, run.target_names
     train, test = run.datasets["train"], run.datasets["test"]
     result.update(n_train=len(train), n_val=len(run.datasets["val"]), n_test=len(test))
@@ -66,6 +80,8 @@ def write_test_report(run: Run, models: list[CrystalGraphConvNet], device: torch
         if spread is not None:
             result["members_test"] = [metrics_for(task, targets, o, names) for o in outputs]
             result["spread_vs_error_spearman"] = spread_ranking(task, targets, mean, spread)
+        if calibration is not None:
+            result["test_interval_coverage"] = coverage(calibration, targets, mean, spread)
         result["test_mean_baseline"] = _baseline(task, train.targets[train.indices].numpy(), targets, names)
         ids = [run.ids[test.indices[k]] for k in order]
         write_predictions(run.run_dir / TEST_PREDICTIONS, ids, *_test_columns(task, names, targets, mean, spread))

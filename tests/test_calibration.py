@@ -54,7 +54,7 @@ def test_training_stores_the_calibration_and_predict_uses_it(tiny100, tmp_path, 
     assert run_cli(["predict", "--model", run, "--out", out, "--interval", "0.8", *cifs, "--no-progress"],
                    capsys)[0] == 0
     rows = read_predictions(out)
-    assert list(rows[0]) == ["id", "prediction", "lower", "upper"]
+    assert list(rows[0]) == ["id", "prediction", "lower", "upper", "ood"]
     assert all(float(r["lower"]) <= float(r["prediction"]) <= float(r["upper"]) for r in rows)
     from cgcnn.io.structures import read_structures
 

@@ -194,6 +194,9 @@ def run_predict(values: dict, progress: bool) -> None:
                            progress=progress, interval=settings.interval)
     skipped = f"; {report['skipped']} skipped, see {skipped_path(values['out'])}" if report["skipped"] else ""
     print(f"wrote {report['predicted']} predictions to {values['out']}{skipped}")
+    if report["out_of_domain"]:
+        print(f"warning: {report['out_of_domain']} of {report['predicted']} crystals are unlike the model's training "
+              "crystals (ood = 1): their predictions are less reliable", file=sys.stderr)
 
 
 def run_models(values: dict, progress: bool) -> None:

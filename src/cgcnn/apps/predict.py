@@ -23,6 +23,7 @@ from ..io.structures import CrystalDataset, collect_structures, files_read, to_s
 from ..io.write import atomic_path, output_file, write_skipped
 from ..model import models_from_file
 from ..training.calibration import interval as calibrated_interval
+from ..training.domain import flags as domain_flags
 from ..training.report import format_value, prediction_columns
 from .catalogue import resolve_model, target_units
 
@@ -98,22 +99,41 @@ class Predictor:
                               max_atoms: int = MAX_BATCH_ATOMS) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over members in input order; batches are capped in atoms too, so a run of large
         cells cannot raise the memory peak."""
+        mean, spread, _ = self.predict_graphs_full(graphs, batch_size, max_atoms)
+        return mean, spread
+
+    @torch.no_grad()
+    def predict_graphs_full(self, graphs: Sequence[CrystalGraph], batch_size: int = BATCH,
+                            max_atoms: int = MAX_BATCH_ATOMS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, std, crystal vectors of the first member) in input order, in one pass."""
         n_atoms = [g.n_atoms for g in graphs]
         per_member: list[list[torch.Tensor]] = [[] for _ in self.models]
+        vectors = []
         for batch in loader(GraphDataset(graphs), batch_size, n_atoms=n_atoms, max_atoms=max_atoms):
             batch = batch.to(self.device)
-            for outputs, model in zip(per_member, self.models):
-                outputs.append(model.unscale(model(batch)).cpu())
+            for k, (outputs, model) in enumerate(zip(per_member, self.models)):
+                raw, crystals = model.forward_with_vectors(batch)
+                outputs.append(model.unscale(raw).cpu())
+                if k == 0:
+                    vectors.append(crystals.cpu())
         if not graphs:
             empty = np.zeros((0, self.model.config.n_outputs))
-            return empty, empty
+            return empty, empty, np.zeros((0, self.model.config.atom_fea_len))
         values = torch.stack([torch.cat(outputs) for outputs in per_member]).double()
         spread = values.std(0, correction=0) if self.is_ensemble else torch.zeros_like(values[0])
         mean = values.mean(0).numpy()
         for k, clip in enumerate(self.non_negative):
             if clip:
                 mean[:, k] = np.maximum(mean[:, k], 0.0)
-        return mean, spread.numpy()
+        return mean, spread.numpy(), torch.cat(vectors).double().numpy()
+
+    def out_of_domain(self, graphs: Sequence[CrystalGraph], vectors: np.ndarray) -> np.ndarray | None:
+        """1 for crystals outside the model's training domain (training.domain), or None if the model
+        file has no domain record (trained before it existed)."""
+        domain = self.metadata.get("domain")
+        if not domain:
+            return None
+        return domain_flags(domain, vectors, [g.atomic_numbers.numpy() for g in graphs])
 
     def require_calibration(self, source: PathLike) -> None:
         if self.is_classifier or not self.metadata.get("calibration"):
@@ -146,6 +166,9 @@ class Predictor:
                  for column, name, unit in zip(_value_columns(self.target_names), self.target_names, self.units)]
         parts += [f"{name} clipped at 0" for name, clip in zip(self.target_names, self.non_negative) if clip]
         parts += [f"{column}_GPa = 10^{column}" for column in self.gpa_columns()]
+        if self.metadata.get("domain"):
+            parts.append("ood = 1: unlike the training crystals (a rare element, or a crystal vector far from "
+                         "theirs; see cgcnn.training.domain)")
         if interval is not None:
             parts.append(f"lower/upper: {interval:g} split-conformal interval (calibrated on the validation split)")
         return "; ".join(parts)
@@ -194,7 +217,9 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         predictor.require_calibration(model_path)
     placeholder = np.zeros((1, config.n_outputs))
     spread = placeholder if predictor.is_ensemble else None
-    header = ["id", *predictor.columns(placeholder, placeholder, interval)]
+    with_domain = bool(predictor.metadata.get("domain"))
+    header = ["id", *predictor.columns(placeholder, placeholder, interval), *(["ood"] if with_domain else [])]
+    flagged = 0
     skipped, written = list(dataset.skipped), 0
     graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
     with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as handle:
@@ -202,16 +227,20 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         handle.write(f"# {predictor.describe(interval)}\n")  # what the columns hold: pandas reads it with comment="#"
         writer.writerow(header)
         for ids, sources, batch in _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
-            values, spread = predictor.predict_graphs_spread(batch, batch_size)
+            values, spread, vectors = predictor.predict_graphs_full(batch, batch_size)
             keep = _finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
             ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
             columns = predictor.columns(values, spread, interval)
+            ood = predictor.out_of_domain([batch[k] for k in keep], vectors[keep])
+            if ood is not None:
+                columns["ood"] = ood
+                flagged += int(ood.sum())
             writer.writerows([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()
     write_skipped(skipped_path(out_path), skipped)
     log.info("wrote %d predictions to %s", written, out_path)
-    return {"predicted": written, "skipped": len(skipped)}
+    return {"predicted": written, "skipped": len(skipped), "out_of_domain": flagged if with_domain else None}
 
 
 def checked_output(out_path: PathLike, inputs: Sequence[PathLike], dataset: CrystalDataset,

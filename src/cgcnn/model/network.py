@@ -75,13 +75,18 @@ class CrystalGraphConvNet(nn.Module):
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         """Scaled regression outputs (B, n_targets) or class logits (B, n_classes)."""
+        return self.forward_with_vectors(batch)[0]
+
+    def forward_with_vectors(self, batch: GraphBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outputs as `forward`, crystal vectors (B, atom_fea_len)): the mean of each crystal's atom vectors
+        after the last convolution, which feeds the head under full pooling."""
         atoms = self.atom_features(batch)
         counts = torch.bincount(batch.crystal_index, minlength=batch.n_crystals).clamp(min=1)
+        crystals = scatter_sum(atoms, batch.crystal_index, batch.n_crystals) / counts[:, None]
         if self.config.pooling == "linear":
             summed = scatter_sum(self.head(atoms), batch.crystal_index, batch.n_crystals)
-            return summed if self.config.site_reduction == "sum" else summed / counts[:, None]
-        crystals = scatter_sum(atoms, batch.crystal_index, batch.n_crystals) / counts[:, None]
-        return self.head(crystals)
+            return (summed if self.config.site_reduction == "sum" else summed / counts[:, None]), crystals
+        return self.head(crystals), crystals
 
     def site_contributions(self, batch: GraphBatch) -> torch.Tensor:
         """Linear pooling only: each atom's share of the prediction, in target units; the shares of a

@@ -19,7 +19,7 @@ from ..model import model_from_file, save_ensemble
 from .distributed import launched_rank
 from .loop import init_seed, loss_function, resolve_device
 from .prepare import prepare
-from .report import validation_calibration, write_test_report
+from .report import run_domain, validation_calibration, write_test_report
 from .run import fit
 from .run_folder import BEST, CHECKPOINT, ENSEMBLE, METRICS, SPLIT, run_folder_lock
 
@@ -71,7 +71,8 @@ def evaluate_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: T
     members = [model_from_file(path)[0] for path in paths]
     device, loss_fn = resolve_device(cfg.device), loss_function(model_config.task, cfg.loss)
     calibration = validation_calibration(run, members, device, loss_fn)
-    metadata = {"members": cfg.ensemble, "seed": cfg.seed, **({"calibration": calibration} if calibration else {})}
+    metadata = {"members": cfg.ensemble, "seed": cfg.seed, "domain": run_domain(run, members[0], device),
+                **({"calibration": calibration} if calibration else {})}
     save_ensemble(paths, run_dir / ENSEMBLE, metadata)
     return write_test_report(run, members, device, loss_fn, {"task": model_config.task, "ensemble": cfg.ensemble},
                              calibration)

@@ -13,6 +13,7 @@ from ..config import PathLike
 from ..io.write import write_csv, write_text
 from ..model import CrystalGraphConvNet
 from .calibration import calibrate, coverage
+from .domain import crystal_vectors, fit_domain
 from .loop import LossFunction, evaluate
 from .metrics import metrics_for, spread_ranking
 from .prepare import Run, batches
@@ -59,6 +60,15 @@ def validation_calibration(run: Run, models: list[CrystalGraphConvNet], device: 
         outputs.append(values)
     spread = np.std(outputs, axis=0) if len(models) > 1 else None
     return calibrate(targets, np.mean(outputs, axis=0), spread)
+
+
+def run_domain(run: Run, model: CrystalGraphConvNet, device: torch.device) -> dict:
+    """The out-of-domain record of a run (training.domain), from the model's crystal vectors."""
+    model = model.to(device)
+    train = run.datasets["train"]
+    elements = (train.graphs[i].atomic_numbers.numpy() for i in train.indices)
+    return fit_domain(crystal_vectors(model, batches(run, "train"), device),
+                      crystal_vectors(model, batches(run, "val"), device), elements)
 
 
 def write_test_report(run: Run, models: list[CrystalGraphConvNet], device: torch.device, loss_fn: LossFunction,

@@ -25,7 +25,7 @@ from .loop import (LossFunction, evaluate, init_seed, loss_function, make_optimi
                    resolve_device, selection_score, train_epoch)
 from .metrics import metrics_for
 from .prepare import Run, batches, prepare
-from .report import validation_calibration, write_test_report
+from .report import run_domain, validation_calibration, write_test_report
 from .run_folder import (BEST, LOG, SKIPPED, SPLIT, check_run_folder, remove_stale_temporaries,
                          restore_checkpoint, run_folder_lock, save_checkpoint, write_log)
 
@@ -134,7 +134,8 @@ def finish(run: Run, device: torch.device, loss_fn: LossFunction) -> dict:
     """Evaluate the best model on the test split; write metrics JSON and test predictions CSV."""
     best, names, metadata = model_from_file(run.run_dir / BEST)
     calibration = validation_calibration(run, [best], device, loss_fn)
-    if calibration is not None:  # the model file carries its intervals' calibration
-        save_model(best, run.run_dir / BEST, names, {**metadata, "calibration": calibration})
+    # the model file carries its intervals' calibration and its training domain
+    fitted = {"domain": run_domain(run, best, device), **({"calibration": calibration} if calibration else {})}
+    save_model(best, run.run_dir / BEST, names, {**metadata, **fitted})
     return write_test_report(run, [best], device, loss_fn,
                              {"task": best.config.task, "best_epoch": int(metadata["epoch"])}, calibration)

@@ -14,16 +14,14 @@ score, expected calibration error, calibration curve) on the same test split.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tasks import ROOT, SPLITS, TASKS
+from tasks import ROOT, SPLITS, TASKS, data_arguments, insert_results_section
 
 RESULTS = ROOT / "benchmarks" / "results" / "calibration.json"
 MARK, MARK_END = "<!-- calibration: benchmarks/calibrate.py -->", "<!-- /calibration -->"
@@ -156,22 +154,8 @@ def markdown(report: dict) -> list[str]:
     return lines
 
 
-def insert_section(lines: list[str]) -> None:
-    """Put the section into docs/RESULTS.md, replacing an earlier one."""
-    path = ROOT / "docs" / "RESULTS.md"
-    text = path.read_text()
-    if MARK in text:
-        text = text[: text.index(MARK)].rstrip() + "\n\n" + text[text.index(MARK_END) + len(MARK_END):].lstrip()
-    head, sep, tail = text.partition("\n## Figures")
-    path.write_text(head.rstrip() + "\n\n" + "\n".join(lines) + "\n" + sep + tail)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("CGCNN_BENCHMARK_WORK",
-                                                                          "/tmp/cgcnn-accuracy")))
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = data_arguments(__doc__.splitlines()[0]).parse_args()
     start, cache = time.perf_counter(), {}
     catalogue = json.loads((MODELS / "models.json").read_text())
     results = {name: calibrate_model(name, name, args.work, args.workers, cache)
@@ -180,7 +164,7 @@ def main() -> None:
     report = {"regression": results, "classifier": classifier_reliability(args.work, args.workers, cache),
               "seconds": round(time.perf_counter() - start, 1)}
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")
-    insert_section(markdown(report))
+    insert_results_section(markdown(report))
     for name, result in results.items():
         cells = "  ".join(f"{level}: {result['conformal'][level]['coverage'][0]:.3f} "
                           f"(width {result['conformal'][level]['mean_width'][0]:.3g})" for level in map(str, LEVELS))

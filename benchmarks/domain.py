@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from calibrate import MODELS, crystals, graphs_of
-from tasks import ROOT, SPLITS, TASKS
+from tasks import ROOT, SPLITS, TASKS, data_arguments, insert_results_section
 
 RESULTS = ROOT / "benchmarks" / "results" / "domain.json"
 FLLA = ROOT.parent / "shared" / "data" / "matminer-2018" / "flla_2015.csv.gz"
@@ -123,31 +123,15 @@ def markdown(report: dict) -> list[str]:
     return lines
 
 
-def insert_section(lines: list[str]) -> None:
-    path = ROOT / "docs" / "RESULTS.md"
-    text = path.read_text()
-    if MARK in text:
-        text = text[: text.index(MARK)].rstrip() + "\n\n" + text[text.index(MARK_END) + len(MARK_END):].lstrip()
-    head, sep, tail = text.partition("\n## Figures")
-    path.write_text(head.rstrip() + "\n\n" + "\n".join(lines) + "\n" + sep + tail)
-
-
 def main() -> None:
-    import argparse
-    import os
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("CGCNN_BENCHMARK_WORK",
-                                                                          "/tmp/cgcnn-accuracy")))
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = data_arguments(__doc__.splitlines()[0]).parse_args()
     start, cache = time.perf_counter(), {}
-    catalogue = json.loads((MODELS / "models.json").read_text())
-    models = {name: fit_and_measure(name, args.work, args.workers, cache) for name in catalogue if name in TASKS}
+    names = [name for name in json.loads((MODELS / "models.json").read_text()) if name in TASKS]
+    models = {name: fit_and_measure(name, args.work, args.workers, cache) for name in names}
     report = {"models": {n: {k: v for k, v in r.items() if k != "_domain"} for n, r in models.items()},
               "shifted": shifted(args.work, args.workers), "seconds": round(time.perf_counter() - start, 1)}
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")
-    insert_section(markdown(report))
+    insert_results_section(markdown(report))
     print("\n".join(markdown(report)[2:]))
 
 

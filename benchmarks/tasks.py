@@ -4,7 +4,9 @@ accuracy_report.py (RESULTS.md), which import from here and never from each othe
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -61,3 +63,24 @@ def run_summary(task: str, folder: Path) -> dict:
             "metrics": metrics, "epoch_seconds_total": round(seconds, 1),
             "wall_seconds_total": round(sum(h["wall_seconds"] for h in history), 1),
             "commands": [portable(h["command"]) for h in history]}
+
+
+def insert_results_section(lines: list[str]) -> None:
+    """Put a section (its first and last lines are its HTML-comment markers) into docs/RESULTS.md before
+    "## Figures", replacing an earlier version of it."""
+    start, end = lines[0], lines[-1]
+    path = ROOT / "docs" / "RESULTS.md"
+    text = path.read_text()
+    if start in text:
+        text = text[: text.index(start)].rstrip() + "\n\n" + text[text.index(end) + len(end):].lstrip()
+    head, sep, tail = text.partition("\n## Figures")
+    path.write_text(head.rstrip() + "\n\n" + "\n".join(lines) + "\n" + sep + tail)
+
+
+def data_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark on the prepared tables takes: where they are, and how many workers."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("CGCNN_BENCHMARK_WORK",
+                                                                          "/tmp/cgcnn-accuracy")))
+    parser.add_argument("--workers", type=int, default=2, help="processes that build graphs")
+    return parser

@@ -32,7 +32,10 @@ benchmark: setup
 
 accuracy: setup
 	$(PY) benchmarks/accuracy.py prepare
-	for task in formation-energy band-gap metal-classifier fermi-energy bulk-modulus shear-modulus; do \
+	for task in formation-energy band-gap band-gap-nonmetal metal-classifier fermi-energy bulk-modulus shear-modulus; do \
 		$(PY) benchmarks/accuracy.py run $$task || exit 1; done
 	$(PY) benchmarks/accuracy.py learning-curve
 	$(PY) benchmarks/accuracy.py report
+	$(PY) benchmarks/band_gap.py
+	$(PY) benchmarks/calibrate.py
+	$(PY) benchmarks/domain.py

@@ -107,7 +107,7 @@ def result_row(s: dict) -> str:
     else:
         scores = f"MAE **{_fmt(test['mae'], 4)}**, RMSE {_fmt(test['rmse'], 4)}, R² {_fmt(test['r2'])}"
         baseline = f"MAE {_fmt(base['mae'])}"
-        paper = f"MAE {s['paper']}"
+        paper = TASKS[s["task"]].get("reference") or f"MAE {s['paper']}"
     model = f"ensemble of {m['ensemble']}" if m.get("ensemble") else "single"
     return (f"| {s['task']} | {s['target']} ({s['unit'] or 'class'}) | {model} | {sizes} | {scores} | {baseline} "
             f"| {paper} | {epochs} | {_minutes(s['wall_seconds_total'])} ({_minutes(s['epoch_seconds_total'])}) |")
@@ -141,7 +141,7 @@ def write_results(summaries: dict, lc_rows: list) -> None:
         "training). Data: " + DATA_NOTE + ". Fixed 60/20/20 splits (seed 2018): `benchmarks/splits/`. "
         "The model chosen is the best on validation; the test split is used once, at the end.",
         "",
-        "| property | target (unit) | model | train/val/test | test | mean predictor | paper | epochs | wall time (in epochs) |",
+        "| property | target (unit) | model | train/val/test | test | mean predictor | reference (same kind of crystals) | epochs | wall time (in epochs) |",
         "|---|---|---|---|---|---|---|---|---|",
         *[result_row(s) for s in summaries.values()],
         "",

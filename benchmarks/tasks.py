@@ -18,8 +18,11 @@ RECIPES = ROOT / "recipes"
 
 TASKS = {
     "formation-energy": {"table": "mp37k", "target": "formation_energy_per_atom", "unit": "eV/atom", "paper": 0.039},
-    "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "paper": 0.388},
-    "band-gap-nonmetal": {"table": "mp37k-nonmetal", "target": "band_gap", "unit": "eV", "paper": 0.388},
+    # the paper's band-gap set is 98.6 % non-metals: the all-crystals model sits beside Matbench's figure
+    "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "paper": 0.388,
+                 "reference": "Matbench CGCNN MAE 0.297 (all crystals, ~85k training)"},
+    "band-gap-nonmetal": {"table": "mp37k-nonmetal", "target": "band_gap", "unit": "eV", "paper": 0.388,
+                          "reference": "paper MAE 0.388 (non-metals)"},
     "metal-classifier": {"table": "mp37k", "target": "is_metal", "unit": "P(metal)", "paper": 0.95},
     "fermi-energy": {"table": "mp37k", "target": "fermi_energy", "unit": "eV", "paper": 0.363},
     "bulk-modulus": {"table": "elasticity", "target": "log10_K_VRH", "unit": "log10(GPa)", "paper": 0.054},

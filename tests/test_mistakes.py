@@ -85,6 +85,15 @@ def test_a_linked_output_writes_the_link_target(data, tmp_path, capsys):
     assert (tmp_path / "link.csv").is_symlink() and len(read_predictions(tmp_path / "real.csv")) == 12
 
 
+def test_predict_refuses_to_overwrite_a_file_of_the_models_run(data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_cli(["train", data, "--out", run, *TRAIN], capsys)[0] == 0
+    before = (run / "checkpoint.pt").read_bytes()
+    code, _, err = run_cli(["predict", "--model", run, "--out", run / "checkpoint.pt", data], capsys)
+    clear_error(code, err, "checkpoint.pt", "is an input of this command")
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
 def test_train_refuses_an_output_that_is_a_file_or_the_data(data, tmp_path, capsys):
     code, _, err = run_cli(["train", data, "--out", data / "id_prop.csv", *TRAIN], capsys)
     clear_error(code, err, "is a file; --out takes a run folder")

@@ -155,6 +155,8 @@ class TrainConfig:
     skip_bad: bool = setting(False, "leave out unusable crystals, listed with their reasons in skipped.csv, "
                              "instead of stopping")
     compile: bool = setting(False, "torch.compile the training forward/backward (faster steps after ~25 s)")
+    precision: Literal["fp32", "bf16"] = setting(
+        "fp32", "training arithmetic: bf16 runs the forward pass under bfloat16 autocast (weights stay fp32)")
 
     def __post_init__(self) -> None:
         validate(self)

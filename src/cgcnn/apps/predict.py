@@ -25,6 +25,7 @@ from ..model import models_from_file
 from ..training.calibration import interval as calibrated_interval
 from ..training.domain import flags as domain_flags
 from ..training.report import format_value, prediction_columns
+from ..training.run_folder import CHECKPOINT, RUN_FILES
 from .catalogue import resolve_model, target_units
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,9 @@ def checked_output(out_path: PathLike, inputs: Sequence[PathLike], dataset: Crys
                    model_path: PathLike, atom_init: PathLike | None) -> Path:
     """The output file, refused before any work if it is a folder or one of the files the command reads
     (structures, tables, the model, the element table); its skipped list likewise."""
-    read = [*files_read(inputs, dataset), resolve_model(model_path), *([atom_init] if atom_init else [])]
+    model = resolve_model(model_path)
+    run_files = [model.parent / name for name in RUN_FILES] if (model.parent / CHECKPOINT).is_file() else []
+    read = [*files_read(inputs, dataset), model, *run_files, *([atom_init] if atom_init else [])]
     checked = output_file(out_path, read)
     output_file(skipped_path(checked), read, "its skipped list (OUT.skipped.csv)")
     return checked

@@ -32,15 +32,19 @@ def scaled(model: CrystalGraphConvNet, targets: torch.Tensor) -> torch.Tensor:
 
 def train_epoch(model: CrystalGraphConvNet, batches: DataLoader, optimizer: torch.optim.Optimizer,
                 loss_fn: LossFunction, device: torch.device, progress: bool,
-                net: torch.nn.Module | None = None) -> float:
-    """One pass over the training batches; `net` is the model as wrapped for data parallelism, if it is."""
+                net: torch.nn.Module | None = None, bf16: bool = False) -> float:
+    """One pass over the training batches; `net` is the model as wrapped for data parallelism, if it is.
+    With bf16, the forward pass runs under bfloat16 autocast (weights, gradients and the optimiser stay
+    float32)."""
     net = model if net is None else net
     net.train()
     total, count = 0.0, 0
     # a per-batch bar only where an epoch is long enough to need one
     for batch in tqdm(batches, desc="batches", leave=False, disable=not progress or len(batches) < 50):
         batch = batch.to(device)
-        loss = loss_fn(net(batch), scaled(model, batch.targets))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            outputs = net(batch)
+        loss = loss_fn(outputs.float(), scaled(model, batch.targets))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -81,7 +81,8 @@ def _train_loop(run: Run, context: distributed.Context, model_config: ModelConfi
                   initial=state["epoch"], total=cfg.epochs)
     for epoch in epochs:
         start = time.perf_counter()
-        train_loss = train_epoch(model, train_batches, optimizer, loss_fn, device, progress, net)
+        train_loss = train_epoch(model, train_batches, optimizer, loss_fn, device, progress, net,
+                                 cfg.precision == "bf16")
         val_loss, outputs, targets, _ = evaluate(model, val_batches, loss_fn, device)
         score = selection_score(model, outputs, targets)
         row = _log_row(epoch + 1, optimizer, train_loss, val_loss, model_config.task, outputs, targets, run)

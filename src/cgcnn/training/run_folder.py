@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 BEST, CHECKPOINT, LOG, SPLIT = "best.pt", "checkpoint.pt", "log.csv", "split.json"
 METRICS, TEST_PREDICTIONS, SKIPPED = "test_metrics.json", "test_predictions.csv", "skipped.csv"
 ENSEMBLE, LOCK = "ensemble.pt", ".lock"
+RUN_FILES = (BEST, CHECKPOINT, LOG, SPLIT, METRICS, TEST_PREDICTIONS, SKIPPED, ENSEMBLE)  # never an output
 # settings that may change on --resume: they decide how long and where a run goes, not what it learns
 RESUMABLE_CHANGES = {"epochs", "patience", "workers", "loader_workers", "device", "cache_dir", "compile"}
 

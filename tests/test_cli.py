@@ -131,3 +131,13 @@ def test_predict_with_original_checkpoints(tiny100, original, tmp_path, capsys):
 def test_console_script_help():
     proc = subprocess.run([sys.executable, "-m", "cgcnn", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "train" in proc.stdout and "predict" in proc.stdout
+
+
+def test_messages_count_in_good_english_and_models_show_their_licence(tmp_path, capsys):
+    from pymatgen.core import Lattice, Structure
+
+    Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(tmp_path / "x.cif"))
+    code, out, err = run_cli(["-v", "predict", "--model", "formation-energy", "--out", tmp_path / "p.csv",
+                              tmp_path / "x.cif", "--no-progress"], capsys)
+    assert code == 0 and "wrote 1 prediction to" in out and "wrote" not in err  # said once, with -v too
+    assert run_cli(["models"], capsys)[1].count("licence: weights MIT") == 7

@@ -23,6 +23,11 @@ from .errors import CgcnnError, InputError
 log = logging.getLogger("cgcnn")
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 crystal', '2 crystals'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def comma_list(text: str) -> list[str]:
     """'Sr,Ba' → ['Sr', 'Ba']."""
     return [part for part in text.split(",") if part]
@@ -193,7 +198,7 @@ def run_predict(values: dict, progress: bool) -> None:
                            settings.batch_size, settings.device, settings.workers, settings.skip_bad,
                            progress=progress, interval=settings.interval)
     skipped = f"; {report['skipped']} skipped, see {skipped_path(values['out'])}" if report["skipped"] else ""
-    print(f"wrote {report['predicted']} predictions to {values['out']}{skipped}")
+    print(f"wrote {counted(report['predicted'], 'prediction')} to {values['out']}{skipped}")
     if report["out_of_domain"]:
         print(f"warning: {report['out_of_domain']} of {report['predicted']} crystals are unlike the model's training "
               "crystals (ood = 1): their predictions are less reliable", file=sys.stderr)
@@ -204,14 +209,16 @@ def run_models(values: dict, progress: bool) -> None:
 
     for name, info in shipped_models().items():
         test = ", ".join(f"{k} {v}" for k, v in info["test"].items())
-        print(f"{name:18} {info['target']} [{info['unit']}] — test {test} ({info['training_data']})")
+        print(f"{name:18} {info['target']} [{info['unit']}] — test {test} ({info['training_data']})\n"
+              f"{'':18} licence: {info['licence']}")
 
 
 def run_explain(values: dict, progress: bool) -> None:
     from .apps.explain import explain_files
 
     report = explain_files(values["model"], values["inputs"], values["out"], values["atom_init"])
-    print(f"wrote {report['sites']} site contributions of {report['crystals']} crystals to {values['out']}")
+    print(f"wrote {counted(report['sites'], 'site contribution')} of {counted(report['crystals'], 'crystal')} to "
+          f"{values['out']}")
 
 
 def run_screen(values: dict, progress: bool) -> None:

@@ -240,7 +240,7 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
             written += len(ids)
             release_freed_memory()
     write_skipped(skipped_path(out_path), skipped)
-    log.info("wrote %d predictions to %s", written, out_path)
+    log.debug("wrote %d predictions to %s", written, out_path)  # the command line says it once
     return {"predicted": written, "skipped": len(skipped), "out_of_domain": flagged if with_domain else None}
 
 

@@ -20,9 +20,9 @@ from ..graphs.elements import require_elements
 from ..graphs.graph import CrystalGraph, build_graph
 from ..io.crystal import load_crystal
 from ..io.structures import collect_structures
-from ..io.write import write_csv
+from ..io.write import output_file, write_csv
 from ..model import CrystalGraphConvNet
-from .predict import checked_output, load_model
+from .predict import files_read_by, load_model
 
 EXACT, APPROXIMATE = "exact (linear pooling)", "gradient x deviation (approximate)"
 
@@ -62,7 +62,7 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     from pymatgen.core import Element
 
     dataset = collect_structures(inputs)
-    out_path = checked_output(out_path, inputs, dataset, model_path, atom_init)
+    out_path = output_file(out_path, files_read_by(inputs, dataset, model_path, atom_init))  # before any work
     predictor = load_model(model_path, atom_init or dataset.atom_init)
     model = predictor.model
     if model.config.task != "regression":

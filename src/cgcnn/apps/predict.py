@@ -24,7 +24,7 @@ from ..io.write import atomic_path, output_file, write_skipped
 from ..model import models_from_file
 from ..training.calibration import interval as calibrated_interval
 from ..training.domain import flags as domain_flags
-from ..training.report import format_value, prediction_columns
+from ..training.report import format_value, prediction_columns, value_columns
 from ..training.run_folder import CHECKPOINT, RUN_FILES
 from .catalogue import resolve_model, target_units
 
@@ -95,7 +95,6 @@ class Predictor:
                        max_atoms: int = MAX_BATCH_ATOMS) -> np.ndarray:
         return self.predict_graphs_spread(graphs, batch_size, max_atoms)[0]
 
-    @torch.no_grad()
     def predict_graphs_spread(self, graphs: Sequence[CrystalGraph], batch_size: int = BATCH,
                               max_atoms: int = MAX_BATCH_ATOMS) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over members in input order; batches are capped in atoms too, so a run of large
@@ -149,7 +148,7 @@ class Predictor:
         if interval is not None:
             lower, upper = calibrated_interval(self.metadata["calibration"], values, spread, interval)
             lower = np.where(self.non_negative, np.maximum(lower, 0.0), lower)  # a band gap is never below 0
-            for k, name in enumerate(_value_columns(self.target_names)):
+            for k, name in enumerate(value_columns(self.target_names)):
                 suffix = name[len("prediction"):]
                 columns[f"lower{suffix}"], columns[f"upper{suffix}"] = lower[:, k], upper[:, k]
         return with_gpa(columns, self.gpa_columns())
@@ -164,7 +163,7 @@ class Predictor:
     def describe(self, interval: float | None = None) -> str:
         """What a prediction table holds: each column's target and unit, and how values were treated."""
         parts = [f"{column} = {name}" + (f" [{unit}]" if unit else "")
-                 for column, name, unit in zip(_value_columns(self.target_names), self.target_names, self.units)]
+                 for column, name, unit in zip(value_columns(self.target_names), self.target_names, self.units)]
         parts += [f"{name} clipped at 0" for name, clip in zip(self.target_names, self.non_negative) if clip]
         parts += [f"{column}_GPa = 10^{column}" for column in self.gpa_columns()]
         if self.metadata.get("domain"):
@@ -176,7 +175,7 @@ class Predictor:
 
     def gpa_columns(self) -> list[str]:
         """The prediction columns of log10(GPa) targets (moduli), which get their value in GPa beside them."""
-        return [column for column, unit in zip(_value_columns(self.target_names), self.units) if unit == LOG_GPA]
+        return [column for column, unit in zip(value_columns(self.target_names), self.units) if unit == LOG_GPA]
 
 
 def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = "cpu") -> Predictor:
@@ -184,10 +183,6 @@ def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = 
     ensemble file, or an original CGCNN `.pth.tar` (with its element table `atom_init`)."""
     models, names, metadata = models_from_file(resolve_model(path), atom_init)
     return Predictor(models, names, metadata, device, target_units(path, names))
-
-
-def _value_columns(target_names: Sequence[str]) -> list[str]:
-    return ["prediction"] + [f"prediction_{name}" for name in list(target_names)[1:]]
 
 
 def with_gpa(columns: dict, gpa_columns: list[str]) -> dict:
@@ -211,13 +206,14 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays
     bounded however many there are. With skip_bad, unusable crystals are listed in OUT.skipped.csv."""
     dataset = collect_structures(inputs, skip_bad)
-    out_path = checked_output(out_path, inputs, dataset, model_path, atom_init)
+    read = files_read_by(inputs, dataset, model_path, atom_init)
+    out_path = output_file(out_path, read)  # before any work
+    output_file(skipped_path(out_path), read, "its skipped list (OUT.skipped.csv)")
     predictor = load_model(model_path, atom_init or dataset.atom_init, device)
     config = predictor.model.config
     if interval is not None:
         predictor.require_calibration(model_path)
     placeholder = np.zeros((1, config.n_outputs))
-    spread = placeholder if predictor.is_ensemble else None
     with_domain = bool(predictor.metadata.get("domain"))
     header = ["id", *predictor.columns(placeholder, placeholder, interval), *(["ood"] if with_domain else [])]
     flagged = 0
@@ -244,16 +240,13 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     return {"predicted": written, "skipped": len(skipped), "out_of_domain": flagged if with_domain else None}
 
 
-def checked_output(out_path: PathLike, inputs: Sequence[PathLike], dataset: CrystalDataset,
-                   model_path: PathLike, atom_init: PathLike | None) -> Path:
-    """The output file, refused before any work if it is a folder or one of the files the command reads
-    (structures, tables, the model, the element table); its skipped list likewise."""
+def files_read_by(inputs: Sequence[PathLike], dataset: CrystalDataset, model_path: PathLike,
+                  atom_init: PathLike | None) -> list[Path]:
+    """What a command with a model must never write over: the structures and tables it reads, the model,
+    the files of the model's training run, and the element table."""
     model = resolve_model(model_path)
     run_files = [model.parent / name for name in RUN_FILES] if (model.parent / CHECKPOINT).is_file() else []
-    read = [*files_read(inputs, dataset), model, *run_files, *([atom_init] if atom_init else [])]
-    checked = output_file(out_path, read)
-    output_file(skipped_path(checked), read, "its skipped list (OUT.skipped.csv)")
-    return checked
+    return [*files_read(inputs, dataset), model, *run_files, *([Path(atom_init)] if atom_init else [])]
 
 
 def finite_rows(values: np.ndarray, spread: np.ndarray) -> np.ndarray:

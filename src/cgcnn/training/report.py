@@ -19,6 +19,11 @@ from .metrics import metrics_for, spread_ranking
 from .prepare import Run, batches
 from .run_folder import METRICS, TEST_PREDICTIONS
 
+def value_columns(target_names: Sequence[str]) -> list[str]:
+    """The prediction column of each target: `prediction`, then `prediction_<name>` for further targets."""
+    return ["prediction"] + [f"prediction_{name}" for name in list(target_names)[1:]]
+
+
 def prediction_columns(task: str, target_names: Sequence[str], values: np.ndarray,
                        spread: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """CSV columns: `prediction` (+ one per further target); classifiers: P(class 1) and the class.
@@ -29,7 +34,7 @@ def prediction_columns(task: str, target_names: Sequence[str], values: np.ndarra
             columns["std"] = spread[:, 1]
         return {**columns, "class": values.argmax(axis=1)}
     columns = {}
-    for k, name in enumerate(["prediction"] + [f"prediction_{n}" for n in list(target_names)[1:]]):
+    for k, name in enumerate(value_columns(target_names)):
         columns[name] = values[:, k]
         if spread is not None:
             columns[name.replace("prediction", "std")] = spread[:, k]

@@ -66,3 +66,33 @@ def read_predictions(path):
 
     with open(path) as handle:
         return list(csv.DictReader(line for line in handle if not line.startswith("#")))
+
+
+def embedded_rows(n):
+    """The first n rows (id, formation energy, CIF text) of the embedded 1,500 Materials Project crystals:
+    real crystals that every clone has, ../shared or not."""
+    import csv
+    import gzip
+    from importlib import resources
+
+    with resources.as_file(resources.files("cgcnn") / "data" / "mp_formation_energy_1500.csv.gz") as path:
+        with gzip.open(path, "rt") as handle:
+            rows = list(csv.DictReader(handle))
+    return rows[:n]
+
+
+def write_table(path, rows, columns):
+    """A CSV table of `rows` (dicts) with the given columns (a missing key is an empty cell)."""
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows([row.get(c, "") for c in columns] for row in rows)
+    return path
+
+
+@pytest.fixture
+def embedded_table(tmp_path):
+    """A table of 60 embedded crystals: id, cif, formation_energy_per_atom."""
+    return write_table(tmp_path / "embedded.csv", embedded_rows(60), ["id", "cif", "formation_energy_per_atom"])

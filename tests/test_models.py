@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from cgcnn import load_model
 from cgcnn.errors import InputError
-from cgcnn.apps.catalogue import resolve_model, shipped_models
+from cgcnn.model.catalogue import resolve_model, shipped_models
 from test_cli import run_cli
 
 NAMED = ["formation-energy", "band-gap", "metal-classifier", "bulk-modulus", "shear-modulus"]

@@ -6,7 +6,7 @@ predictions, screen perovskites, build graph stores (`featurize`). Errors a user
 `CgcnnError`s; `InputError` names the file.
 """
 
-from .apps.catalogue import shipped_models
+from .model.catalogue import shipped_models
 from .apps.explain import explain_files
 from .apps.predict import Predictor, load_model, predict_files
 from .config import GraphConfig, ModelConfig, PredictConfig, TrainConfig

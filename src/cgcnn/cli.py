@@ -71,6 +71,15 @@ class ExplainRun:
 
 
 @dataclass
+class EmbedRun:
+    out: str = setting(..., "file to write, by extension: .csv (id, e0, e1, ...), .parquet (same columns) or .npy "
+                       "(vectors only; ids in OUT.ids.csv)")
+    sites: bool = setting(False, "one row per site (id, site, element, vector) instead of per crystal")
+    member: int = setting(0, "an ensemble embeds with this member (their vectors are not comparable)", min=0)
+    atom_init: str | None = setting(None, "element table for original checkpoints")
+
+
+@dataclass
 class ScreenRun:
     model: str = setting(..., "a model of formation energy per 5-atom cell (eV/cell)")
     a: list[str] = setting(..., "A-site elements, comma-separated")
@@ -205,7 +214,7 @@ def run_predict(values: dict, progress: bool) -> None:
 
 
 def run_models(values: dict, progress: bool) -> None:
-    from .apps.catalogue import shipped_models
+    from .model.catalogue import shipped_models
 
     for name, info in shipped_models().items():
         test = ", ".join(f"{k} {v}" for k, v in info["test"].items())
@@ -219,6 +228,19 @@ def run_explain(values: dict, progress: bool) -> None:
     report = explain_files(values["model"], values["inputs"], values["out"], values["atom_init"])
     print(f"wrote {counted(report['sites'], 'site contribution')} of {counted(report['crystals'], 'crystal')} to "
           f"{values['out']}")
+
+
+def run_embed(values: dict, progress: bool) -> None:
+    from .apps.embed import embed_files
+
+    settings = pick(PredictConfig, values)
+    report = embed_files(values["model"], values["inputs"], values["out"], values["atom_init"], sites=values["sites"],
+                         member=values["member"], batch_size=settings.batch_size, device=settings.device,
+                         workers=settings.workers, skip_bad=settings.skip_bad, progress=progress)
+    rows = counted(report["rows"], "site") + " of " if values["sites"] else ""
+    skipped = f"; {report['skipped']} skipped" if report["skipped"] else ""
+    print(f"wrote {report['dimensions']}-dimensional vectors of {rows}{counted(report['crystals'], 'crystal')} to "
+          f"{values['out']}{skipped}")
 
 
 def run_screen(values: dict, progress: bool) -> None:
@@ -249,6 +271,9 @@ COMMANDS = {
                           (TrainConfig, ("workers", "cache_dir", "skip_bad"))]),
     "predict": Command("predict with a trained model or an original CGCNN checkpoint", run_predict,
                        [(ModelInputs, None), (PredictRun, None), (PredictConfig, None)]),
+    "embed": Command("write each crystal's vector (the pooled atom vectors that feed the model's last layers)",
+                     run_embed, [(ModelInputs, None), (EmbedRun, None),
+                                 (PredictConfig, ("batch_size", "device", "workers", "skip_bad"))]),
     "models": Command("list the trained models shipped with cgcnn (for --model NAME)", run_models),
     "explain": Command("per-site contributions to each prediction (CSV, one row per site)", run_explain,
                        [(ModelInputs, None), (ExplainRun, None)]),

@@ -135,6 +135,9 @@ class TrainConfig:
     lr_milestones: list[int] = setting([100], "epochs at which the step schedule multiplies the rate by lr_gamma")
     lr_gamma: float = setting(0.1, "the step schedule's factor", min=0)
     loss: Literal["mse", "l1", "huber"] = setting("mse", "regression loss (classification uses cross entropy)")
+    target_weights: list[float] | None = setting(
+        None, "several targets: the weight of each one's loss (default: equal); a missing label (empty or NaN "
+        "cell) counts in no loss")
     patience: int | None = setting(None, "early stopping: epochs without a better validation score", min=1)
     split: list[float] = setting([0.6, 0.2, 0.2], "train/val/test ratios (≤ 1) or sizes")
     split_file: str | None = setting(
@@ -145,6 +148,18 @@ class TrainConfig:
     init_seed: int | None = setting(None, "seed of the weights and shuffling alone (default: --seed); train "
                                     "ensemble member k elsewhere with --init-seed SEED+k --out RUN/member-k")
     seed: int = setting(0, "seed of the split (and of the weights unless --init-seed)")
+    init_from: str | None = setting(
+        None, "fine-tune: start from this model (a shipped name, a model or ensemble file, a run folder, or an "
+        "original .pth.tar); its element table, graph and network settings are used, its output layer kept if "
+        "the targets are the same, else replaced; the target scaling is refitted")
+    init_member: int = setting(0, "fine-tuning from an ensemble: the member to start from (ensemble member k "
+                               "of this run starts from member k)", min=0)
+    freeze: Literal["none", "embedding", "convs"] = setting(
+        "none", "fine-tuning: parts kept as trained (embedding: the element embedding; convs: it and the "
+        "convolutions, so only the layers after pooling learn)")
+    backbone_lr_scale: float = setting(
+        1.0, "fine-tuning: learning rate of the pretrained embedding and convolutions, as a fraction of --lr "
+        "(the layers after pooling learn at --lr)", min=0)
     device: str = setting("cpu", "cpu, cuda, cuda:1 or auto (a GPU when there is one)")
     workers: int | None = setting(None, "processes that read crystals and build graphs (default: all cores)",
                                   min=1)
@@ -162,6 +177,11 @@ class TrainConfig:
         validate(self)
         if len(self.split) != 3 or any(s < 0 for s in self.split):
             raise ConfigError(f"split (--split) takes three non-negative numbers: train val test, not {self.split}")
+        if not self.init_from and (self.freeze != "none" or self.backbone_lr_scale != 1.0 or self.init_member):
+            raise ConfigError("--freeze, --backbone-lr-scale and --init-member fine-tune a model: give it with "
+                              "--init-from MODEL")
+        if self.target_weights is not None and any(w < 0 for w in self.target_weights):
+            raise ConfigError(f"target_weights (--target-weights) are numbers ≥ 0, not {self.target_weights}")
 
 
 @dataclass

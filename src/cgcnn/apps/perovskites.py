@@ -119,7 +119,7 @@ def screen(model_path: PathLike, a_elements: Iterable[str], b_elements: Iterable
     predicted below STABLE_BELOW eV/atom. Written to `out_path` (CSV) when given. An ensemble model adds
     its members' standard deviation (eV/cell) before `stable`."""
     from ..io.write import output_file, write_csv
-    from .catalogue import resolve_model
+    from ..model.catalogue import resolve_model
     from .predict import load_model
 
     if out_path is not None:

@@ -6,7 +6,7 @@ import csv
 import ctypes
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..config import PathLike, PredictConfig
-from ..errors import InputError
+from ..errors import CgcnnError, InputError
 from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs, iter_graphs
@@ -26,7 +26,7 @@ from ..training.calibration import interval as calibrated_interval
 from ..training.domain import flags as domain_flags
 from ..training.report import format_value, prediction_columns, value_columns
 from ..training.run_folder import CHECKPOINT, RUN_FILES
-from .catalogue import resolve_model, target_units
+from ..model.catalogue import resolve_model, target_units
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,36 @@ class Predictor:
                 mean[:, k] = np.maximum(mean[:, k], 0.0)
         return mean, spread.numpy(), torch.cat(vectors).double().numpy()
 
+    def embed(self, structures: Any, sites: bool = False, member: int = 0,
+              batch_size: int = BATCH) -> np.ndarray:
+        """pymatgen Structures or ASE Atoms → (n, atom_fea_len) crystal vectors: the mean of each crystal's
+        atom vectors after the last convolution, which feeds the layers after pooling (apps.embed). With
+        sites, one row per site of all the crystals in turn. An ensemble embeds with member `member`."""
+        self.check_member(member)
+        if not isinstance(structures, (list, tuple)):
+            structures = [structures]
+        sources = [f"structure {k}" for k in range(len(structures))]
+        graphs = self.graphs_for([to_structure(s, src) for s, src in zip(structures, sources)], sources)
+        return self.embed_graphs(graphs, sites, member, batch_size)
+
+    @torch.no_grad()
+    def embed_graphs(self, graphs: Sequence[CrystalGraph], sites: bool = False, member: int = 0,
+                     batch_size: int = BATCH) -> np.ndarray:
+        """(crystals, atom_fea_len) crystal vectors, or (sites, atom_fea_len) site vectors, in input order."""
+        model = self.models[member]
+        vectors = []
+        n_atoms = [g.n_atoms for g in graphs]
+        for batch in loader(GraphDataset(graphs), batch_size, n_atoms=n_atoms, max_atoms=MAX_BATCH_ATOMS):
+            batch = batch.to(self.device)
+            vectors.append((model.atom_features(batch) if sites else model.forward_with_vectors(batch)[1]).cpu())
+        if not vectors:
+            return np.zeros((0, model.config.atom_fea_len), dtype=np.float32)
+        return torch.cat(vectors).numpy()
+
+    def check_member(self, member: int) -> None:
+        if not 0 <= member < len(self.models):
+            raise CgcnnError(f"--member {member}: the model has {len(self.models)} member(s), numbered from 0")
+
     def out_of_domain(self, graphs: Sequence[CrystalGraph], vectors: np.ndarray) -> np.ndarray | None:
         """1 for crystals outside the model's training domain (training.domain), or None if the model
         file has no domain record (trained before it existed)."""
@@ -223,7 +253,7 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         writer = csv.writer(handle, lineterminator="\n")
         handle.write(f"# {predictor.describe(interval)}\n")  # what the columns hold: pandas reads it with comment="#"
         writer.writerow(header)
-        for ids, sources, batch in _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
+        for ids, sources, batch in usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
             values, spread, vectors = predictor.predict_graphs_full(batch, batch_size)
             keep = _finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
             ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
@@ -284,14 +314,15 @@ def skipped_path(out_path: PathLike) -> Path:
     return out_path.with_name(out_path.stem + ".skipped.csv")
 
 
-def _usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
+def usable_chunks(graphs: Iterable, dataset: CrystalDataset, predictor: Predictor, skipped: list, skip_bad: bool,
+                  chunk: int) -> Iterator[tuple[list, list, list[CrystalGraph]]]:
     """(ids, sources, graphs) chunks; unusable crystals go to `skipped` (or raise without skip_bad)."""
     ids, sources, batch, atoms = [], [], [], 0
     for k, graph in graphs:
-        if not isinstance(graph, Exception):
+        if not isinstance(graph, InputError):
             graph = require_elements(graph.atomic_numbers.numpy(), predictor.model.element_features,
                                      dataset.sources[k], skip_bad) or graph
-        if isinstance(graph, Exception):
+        if isinstance(graph, InputError):
             skipped.append((dataset.ids[k], graph.source, graph.reason))
             continue
         ids.append(dataset.ids[k])

@@ -239,13 +239,19 @@ class Problems:
         self.found.append((str(crystal_id), str(source), reason))
 
 
-def _parse_target(value: str, source, row_id):
+MISSING = {"", "nan", "na", "n/a", "none", "null"}  # cells that mean "no label" (case ignored)
+
+
+def _parse_target(value: Any, source, row_id) -> float:
+    """A target cell as a number; an empty or NaN cell is a missing label (NaN), left out of the loss."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in MISSING):
+        return math.nan
     try:
         number = float(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise InputError(source, f"id {row_id!r}: target {value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise InputError(source, f"id {row_id!r}: target is {value}; remove the row or give a value")
+    if math.isinf(number):
+        raise InputError(source, f"id {row_id!r}: target is {value}; give a finite value or leave the cell empty")
     return number
 
 

@@ -36,6 +36,7 @@ class CrystalGraphConvNet(nn.Module):
     element_features: torch.Tensor  # buffers: (max Z + 1, F) table; per-target mean and spread
     target_mean: torch.Tensor
     target_std: torch.Tensor
+    frozen: tuple[str, ...] = ()  # parts kept as trained by fine-tuning: they stay in evaluation mode
 
     def __init__(self, config: ModelConfig, element_features: torch.Tensor):
         super().__init__()
@@ -56,6 +57,13 @@ class CrystalGraphConvNet(nn.Module):
         self.fcs = nn.ModuleList([nn.Linear(config.h_fea_len, config.h_fea_len) for _ in range(config.n_h - 1)])
         self.dropout = nn.Dropout() if config.task == "classification" else nn.Identity()
         self.fc_out = nn.Linear(config.h_fea_len, config.n_outputs)
+
+    def train(self, mode: bool = True) -> CrystalGraphConvNet:
+        """As nn.Module.train, but frozen parts keep evaluation mode (their batch-norm statistics fixed)."""
+        super().train(mode)
+        for name in self.frozen:
+            getattr(self, name).eval()
+        return self
 
     def atom_features(self, batch: GraphBatch) -> torch.Tensor:
         """Atom vectors after the last convolution, (N, atom_fea_len)."""

@@ -26,21 +26,22 @@ def calibrate(targets: np.ndarray, predictions: np.ndarray, spread: np.ndarray |
     else:
         beta = np.median(spread, axis=0)
         scales = spread + beta
-    scores = np.sort(np.abs(targets - predictions) / scales, axis=0)
+    scores = np.abs(targets - predictions) / scales  # NaN where a label is missing: left out
+    per_target = [np.sort(column[~np.isnan(column)]).tolist() for column in scores.T]
     return {"method": METHOD, "normalised_by": "none" if spread is None else "ensemble std + beta",
-            "beta": beta.tolist(), "scores": scores.T.tolist(), "n": int(len(targets))}
+            "beta": beta.tolist(), "scores": per_target, "n": int(len(targets))}
 
 
 def quantile(calibration: dict, level: float) -> np.ndarray:
     """The score q of each target below which a fraction `level` of new crystals is expected to fall."""
     if not 0 < level < 1:
         raise ValueError(f"an interval level is between 0 and 1, not {level}")
-    scores = np.asarray(calibration["scores"])
-    n = scores.shape[1]
-    rank = math.ceil((n + 1) * level)
-    if rank > n:  # too few validation crystals for this level: the interval is unbounded
-        return np.full(scores.shape[0], np.inf)
-    return scores[:, rank - 1]
+    found = []
+    for scores in calibration["scores"]:  # per target, sorted (targets may have different counts)
+        rank = math.ceil((len(scores) + 1) * level)
+        # too few validation crystals for this level: the interval is unbounded
+        found.append(scores[rank - 1] if rank <= len(scores) else np.inf)
+    return np.asarray(found, dtype=np.float64)
 
 
 def interval(calibration: dict, predictions: np.ndarray, spread: np.ndarray | None,
@@ -62,6 +63,7 @@ def coverage(calibration: dict, targets: np.ndarray, predictions: np.ndarray, sp
     result = {}
     for level in levels:
         lower, upper = interval(calibration, predictions, spread, level)
-        inside = ((targets >= lower) & (targets <= upper)).mean(axis=0)
+        labelled = ~np.isnan(targets)
+        inside = ((targets >= lower) & (targets <= upper)).sum(axis=0) / np.maximum(labelled.sum(axis=0), 1)
         result[str(level)] = {"coverage": inside.tolist(), "mean_width": (upper - lower).mean(axis=0).tolist()}
     return result

@@ -53,7 +53,9 @@ def _fit_members(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainC
         if (folder / METRICS).is_file():
             continue
         log.info("ensemble member %d of %d", k + 1, cfg.ensemble)
-        member_cfg = replace(cfg, ensemble=1, init_seed=init_seed(cfg) + k)
+        # fine-tuning from an ensemble: member k starts from its member k (see training.finetune)
+        member_cfg = replace(cfg, ensemble=1, init_seed=init_seed(cfg) + k,
+                             init_member=cfg.init_member + k if cfg.init_from else 0)
         fit(dataset, replace(model_config), member_cfg, element_features, folder, source=source,
             resume=(folder / CHECKPOINT).exists(), progress=progress)
     if launched_rank() != 0:  # under torchrun the first process alone writes the ensemble
@@ -69,7 +71,7 @@ def evaluate_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: T
                   progress)
     write_text(run_dir / SPLIT, (member_dir(run_dir, 0) / SPLIT).read_text())
     members = [model_from_file(path)[0] for path in paths]
-    device, loss_fn = resolve_device(cfg.device), loss_function(model_config.task, cfg.loss)
+    device, loss_fn = resolve_device(cfg.device), loss_function(model_config.task, cfg.loss, cfg.target_weights)
     calibration = validation_calibration(run, members, device, loss_fn)
     metadata = {"members": cfg.ensemble, "seed": cfg.seed, "domain": run_domain(run, members[0], device),
                 **({"calibration": calibration} if calibration else {})}

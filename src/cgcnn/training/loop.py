@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -14,14 +15,31 @@ from tqdm.auto import tqdm
 from ..config import TrainConfig
 from ..model import CrystalGraphConvNet
 from . import distributed
+from .finetune import parameter_groups
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def loss_function(task: str, name: str) -> LossFunction:
+def loss_function(task: str, name: str, weights: Sequence[float] | None = None) -> LossFunction:
+    """Cross entropy for classes; for regression the chosen loss with missing labels (NaN) masked out:
+    each target's mean over its labelled crystals, averaged over the targets labelled in the batch with
+    `weights` (equal by default). With every label present and one target it is the plain mean loss."""
     if task == "classification":
         return F.cross_entropy
-    return {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}[name]
+    elementwise = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}[name]
+
+    def masked(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        labelled = ~torch.isnan(targets)
+        # a missing label is replaced by the output itself: zero loss and zero gradient there
+        losses = elementwise(outputs, torch.where(labelled, targets, outputs.detach()), reduction="none")
+        counts = labelled.sum(0)
+        per_target = losses.sum(0) / counts.clamp(min=1)
+        w = torch.ones_like(per_target) if weights is None else torch.as_tensor(weights, dtype=per_target.dtype,
+                                                                                 device=per_target.device)
+        w = torch.where(counts > 0, w, torch.zeros_like(w))
+        return (per_target * w).sum() / w.sum().clamp(min=1e-12)
+
+    return masked
 
 
 def scaled(model: CrystalGraphConvNet, targets: torch.Tensor) -> torch.Tensor:
@@ -77,11 +95,16 @@ def selection_score(model: CrystalGraphConvNet, outputs: np.ndarray, targets: np
         probs = np.clip(outputs[np.arange(len(targets)), targets.astype(int)], 1e-12, None)
         return float(-np.mean(np.log(probs)))
     std = model.target_std.cpu().numpy()
-    return float(np.mean(np.abs(outputs - targets) / std))
+    errors = np.abs(outputs - targets) / std  # NaN where a label is missing
+    labelled = ~np.isnan(errors)
+    per_target = np.where(labelled, errors, 0).sum(0) / np.maximum(labelled.sum(0), 1)
+    return float(per_target[labelled.any(0)].mean()) if labelled.any() else math.inf
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = model.parameters()
+def make_optimizer(model: CrystalGraphConvNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params: Any = model.parameters()
+    if cfg.backbone_lr_scale != 1.0 or not all(p.requires_grad for p in model.parameters()):
+        params = parameter_groups(model, cfg.lr, cfg.backbone_lr_scale)  # fine-tuning
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":

@@ -8,20 +8,23 @@ import numpy as np
 
 
 def regression_metrics(targets: np.ndarray, predictions: np.ndarray, names: Sequence[str]) -> dict:
-    """Per-target metrics; with one target they are also given at the top level."""
+    """Per-target metrics over the crystals labelled for that target (`n`; a missing label is NaN); with
+    one target they are also given at the top level."""
     per_target = {}
     for k, name in enumerate(names):
-        y, p = targets[:, k], predictions[:, k]
+        labelled = ~np.isnan(targets[:, k])
+        y, p = targets[labelled, k], predictions[labelled, k]
         error = p - y
-        variance = float(np.sum((y - y.mean()) ** 2))
+        variance = float(np.sum((y - y.mean()) ** 2)) if len(y) else 0.0
         per_target[name] = {
-            "mae": float(np.mean(np.abs(error))),
-            "rmse": float(np.sqrt(np.mean(error**2))),
+            "n": int(labelled.sum()),
+            "mae": float(np.mean(np.abs(error))) if len(y) else float("nan"),
+            "rmse": float(np.sqrt(np.mean(error**2))) if len(y) else float("nan"),
             "r2": float(1 - np.sum(error**2) / variance) if variance > 0 else float("nan"),
         }
     result = {"n": int(len(targets)), "targets": per_target}
     if len(names) == 1:
-        result.update(per_target[names[0]])
+        result.update({k: v for k, v in per_target[names[0]].items() if k != "n"})
     return result
 
 
@@ -48,8 +51,9 @@ def spread_ranking(task: str, targets: np.ndarray, mean: np.ndarray, spread: np.
     if task == "classification":
         errors = np.abs((targets.astype(int) == 1).astype(float) - mean[:, 1])
         return [float(spearmanr(errors, spread[:, 1]).statistic)]
-    return [float(spearmanr(np.abs(mean[:, k] - targets[:, k]), spread[:, k]).statistic)
-            for k in range(targets.shape[1])]
+    labelled = ~np.isnan(targets)
+    return [float(spearmanr(np.abs(mean[labelled[:, k], k] - targets[labelled[:, k], k]),
+                            spread[labelled[:, k], k]).statistic) for k in range(targets.shape[1])]
 
 
 def metrics_for(task: str, targets: np.ndarray, outputs: np.ndarray, names: Sequence[str]) -> dict:

@@ -21,6 +21,7 @@ from ..graphs.store import GraphStore
 from ..io.structures import CrystalDataset
 from ..model import CrystalGraphConvNet
 from .distributed import Context
+from .finetune import start_from
 from .loop import init_seed
 from .splits import split_from_file, split_indices
 
@@ -38,6 +39,7 @@ class Run:
     cfg: TrainConfig
     run_dir: Path
     fingerprint: dict  # what the run learns from, hashed: a resume must find the same
+    origin: dict | None = None  # the model it was fine-tuned from (training.finetune)
 
 
 def data_fingerprint(store: GraphStore, targets: torch.Tensor, target_names: list,
@@ -59,19 +61,40 @@ def target_tensor(dataset: CrystalDataset, task: str, source: PathLike) -> tuple
     if task == "regression":
         return torch.tensor(values, dtype=torch.float32), values.shape[1]
     if values.shape[1] != 1:
-        raise InputError(source, "classification takes exactly one target column of class labels")
-    labels = values[:, 0]
+        raise InputError(source, "classification takes exactly one target column of class labels (a classifier "
+                         "cannot share a run with regression targets)")
+    labels = np.nan_to_num(values[:, 0], nan=0.0)  # unlabelled crystals are left out by `unlabelled`
     bad = np.flatnonzero((labels != np.round(labels)) | (labels < 0))
     if len(bad):
         raise InputError(source, f"id {dataset.ids[bad[0]]!r}: class label {labels[bad[0]]} is not 0, 1, 2, ...")
     return torch.tensor(labels, dtype=torch.long), max(2, int(labels.max()) + 1)
 
 
+def unlabelled(dataset: CrystalDataset) -> dict:
+    """{crystal: (source, reason)} for crystals without any label (every target cell empty or NaN)."""
+    assert dataset.targets is not None
+    missing = np.isnan(dataset.targets).all(axis=1)
+    return {int(k): (dataset.sources[k], "no label: every target cell is empty") for k in np.flatnonzero(missing)}
+
+
+def fit_target_scaling(model: CrystalGraphConvNet, train_targets: torch.Tensor) -> None:
+    """Per-target mean and spread of the training labels (missing ones ignored); 1 where there is none."""
+    labelled = ~torch.isnan(train_targets)
+    counts = labelled.sum(0)
+    values = torch.where(labelled, train_targets, torch.zeros_like(train_targets))
+    mean = values.sum(0) / counts.clamp(min=1)
+    variance = (torch.where(labelled, train_targets - mean, torch.zeros_like(values)) ** 2).sum(0)
+    std = (variance / (counts - 1).clamp(min=1)).sqrt()
+    model.target_mean.copy_(mean)
+    model.target_std.copy_(torch.where((std > 0) & (counts > 1), std, torch.ones_like(std)))
+
+
 def prepare(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, element_features: torch.Tensor,
             run_dir: PathLike, source: PathLike, progress: bool) -> Run:
     targets, n_outputs = target_tensor(dataset, model_config.task, source)
     store = graph_store(dataset, model_config.graph, cfg.cache_dir, cfg.workers, progress, cfg.skip_bad)
-    bad = {**store.failures, **_missing_elements(store, dataset.sources, element_features, cfg.skip_bad)}
+    bad = {**unlabelled(dataset), **store.failures,
+           **_missing_elements(store, dataset.sources, element_features, cfg.skip_bad)}
     usable = [k for k in range(len(store)) if k not in bad]
     if not usable:
         raise NothingUsable(source, dataset.skipped + [(dataset.ids[k], *bad[k]) for k in sorted(bad)])
@@ -83,15 +106,16 @@ def prepare(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig
     datasets = {name: GraphDataset(store, targets, idx) for name, idx in split.items()}
     skipped = dataset.skipped + [(dataset.ids[k], *bad[k]) for k in sorted(bad)]
     model_config.n_outputs = n_outputs
+    if cfg.target_weights is not None and len(cfg.target_weights) != n_outputs:
+        raise InputError(source, f"--target-weights gives {len(cfg.target_weights)} weights for "
+                         f"{n_outputs} targets ({', '.join(dataset.target_names)})")
     torch.manual_seed(init_seed(cfg))
     model = CrystalGraphConvNet(model_config, element_features)
     if model_config.task == "regression":
-        train_targets = targets[split["train"]]
-        model.target_mean.copy_(train_targets.mean(0))
-        std = train_targets.std(0) if len(train_targets) > 1 else torch.ones(n_outputs)
-        model.target_std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+        fit_target_scaling(model, targets[split["train"]])
+    origin = start_from(model, cfg, dataset.target_names) if cfg.init_from else None
     return Run(model, datasets, store.n_atoms(), skipped, list(dataset.ids), dataset.target_names, cfg,
-               Path(run_dir), data_fingerprint(store, targets, dataset.target_names, element_features))
+               Path(run_dir), data_fingerprint(store, targets, dataset.target_names, element_features), origin)
 
 
 def _missing_elements(store: GraphStore, sources, element_features: torch.Tensor, skip_bad: bool) -> dict:

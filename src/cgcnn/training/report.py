@@ -48,9 +48,9 @@ def write_predictions(path: PathLike, ids: Iterable, columns: dict, extra: dict 
 
 
 def format_value(value: object) -> object:
-    """Six significant digits for floats; anything else as it is."""
+    """Six significant digits for floats, an empty cell for NaN (a missing label); anything else as it is."""
     if isinstance(value, (float, np.floating)):
-        return f"{value:.6g}"
+        return "" if np.isnan(value) else f"{value:.6g}"
     return value
 
 
@@ -110,7 +110,7 @@ def _baseline(task: str, train_targets: np.ndarray, targets: np.ndarray, names) 
         counts = np.bincount(train_targets.astype(int), minlength=2)
         probs = np.tile(counts / counts.sum(), (len(targets), 1))
         return metrics_for(task, targets, probs, names)
-    return metrics_for(task, targets, np.tile(train_targets.mean(0), (len(targets), 1)), names)
+    return metrics_for(task, targets, np.tile(np.nanmean(train_targets, 0), (len(targets), 1)), names)
 
 
 def _test_columns(task: str, names, targets: np.ndarray, outputs: np.ndarray,

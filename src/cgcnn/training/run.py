@@ -66,7 +66,7 @@ def _train_loop(run: Run, context: distributed.Context, model_config: ModelConfi
     net: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(model) if context.enabled else model
     if cfg.compile:
         net = torch.compile(net, dynamic=True)  # type: ignore[assignment]  # batch sizes vary: one graph
-    optimizer, loss_fn = make_optimizer(model, cfg), loss_function(model_config.task, cfg.loss)
+    optimizer, loss_fn = make_optimizer(model, cfg), loss_function(model_config.task, cfg.loss, cfg.target_weights)
     scheduler = make_scheduler(optimizer, cfg)
     shuffle = torch.Generator().manual_seed(init_seed(cfg))
     state: dict = {"epoch": 0, "best_score": math.inf, "best_epoch": 0, "history": []}
@@ -123,12 +123,13 @@ def _log_row(epoch: int, optimizer: torch.optim.Optimizer, train_loss: float, va
     if task == "classification":
         row["val_accuracy"] = round(metrics["accuracy"], 6)
     else:
-        row["val_mae"] = round(float(np.mean([m["mae"] for m in metrics["targets"].values()])), 6)
+        row["val_mae"] = round(float(np.nanmean([m["mae"] for m in metrics["targets"].values()])), 6)
     return row
 
 
 def _metadata(run: Run, epoch: int) -> dict:
-    return {"epoch": epoch, "n_train": len(run.datasets["train"]), "train_config": asdict(run.cfg)}
+    origin = {"fine_tuned_from": run.origin} if run.origin else {}
+    return {"epoch": epoch, "n_train": len(run.datasets["train"]), "train_config": asdict(run.cfg), **origin}
 
 
 def finish(run: Run, device: torch.device, loss_fn: LossFunction) -> dict:
@@ -138,5 +139,6 @@ def finish(run: Run, device: torch.device, loss_fn: LossFunction) -> dict:
     # the model file carries its intervals' calibration and its training domain
     fitted = {"domain": run_domain(run, best, device), **({"calibration": calibration} if calibration else {})}
     save_model(best, run.run_dir / BEST, names, {**metadata, **fitted})
+    origin = {"fine_tuned_from": run.origin} if run.origin else {}
     return write_test_report(run, [best], device, loss_fn,
-                             {"task": best.config.task, "best_epoch": int(metadata["epoch"])}, calibration)
+                             {"task": best.config.task, "best_epoch": int(metadata["epoch"]), **origin}, calibration)

@@ -19,11 +19,12 @@ from ..config import ModelConfig, PathLike, TrainConfig
 from ..errors import InputError
 from ..io.write import ensure_folder, save_torch, write_csv
 from ..model import safe_load
+from ..model.files import BEST, CHECKPOINT, ENSEMBLE
 
 log = logging.getLogger(__name__)
-BEST, CHECKPOINT, LOG, SPLIT = "best.pt", "checkpoint.pt", "log.csv", "split.json"
+LOG, SPLIT = "log.csv", "split.json"
 METRICS, TEST_PREDICTIONS, SKIPPED = "test_metrics.json", "test_predictions.csv", "skipped.csv"
-ENSEMBLE, LOCK = "ensemble.pt", ".lock"
+LOCK = ".lock"
 RUN_FILES = (BEST, CHECKPOINT, LOG, SPLIT, METRICS, TEST_PREDICTIONS, SKIPPED, ENSEMBLE)  # never an output
 # settings that may change on --resume: they decide how long and where a run goes, not what it learns
 RESUMABLE_CHANGES = {"epochs", "patience", "workers", "loader_workers", "device", "cache_dir", "compile"}

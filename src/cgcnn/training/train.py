@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from ..config import ModelConfig, PathLike, TrainConfig
+from ..config import ConfigError, ModelConfig, PathLike, TrainConfig
 from ..errors import InputError, NothingUsable
 from ..graphs.elements import element_table_for
 from ..io.structures import CrystalDataset, load_dataset
 from ..io.write import write_skipped
 from .ensemble import fit_ensemble
+from .finetune import inherited_config, load_source
 from .run import fit
 from .run_folder import SKIPPED, check_run_folder_path
 
@@ -29,18 +31,32 @@ def fit_dataset(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainCo
 
 def train(data: PathLike, run_dir: PathLike, model_config: ModelConfig | None = None, cfg: TrainConfig | None = None, *,
           atom_init: PathLike | None = None, targets: Sequence[str] | None = None, id_column: str = "id",
-          structure_column: str | None = None, resume: bool = False, progress: bool = True) -> dict:
+          structure_column: str | None = None, resume: bool = False, progress: bool = True,
+          init_from: PathLike | None = None) -> dict:
     """Train on a dataset (a folder with id_prop.csv, or a CSV/JSON table), writing everything to `run_dir`
     (best.pt, checkpoint.pt, log.csv, split.json, test_metrics.json, test_predictions.csv); returns the
-    test report. Under torchrun every process calls this."""
-    cfg = cfg or TrainConfig()
+    test report. `init_from` (or cfg.init_from) fine-tunes a trained model: a shipped name, a model or
+    ensemble file, a run folder or an original .pth.tar (see training.finetune). Target cells left empty
+    are missing labels. Under torchrun every process calls this."""
+    cfg, model_config = cfg or TrainConfig(), model_config or ModelConfig()
+    if init_from is not None:
+        cfg = replace(cfg, init_from=str(init_from))
     inputs = [data, *[path for path in (cfg.split_file, atom_init) if path]]
     check_run_folder_path(run_dir, inputs)
+    source = load_source(cfg.init_from) if cfg.init_from else None
+    if source:  # fine-tuning: the element table and network settings are the model's
+        if atom_init is not None:
+            raise ConfigError(f"--atom-init conflicts with --init-from: the model to fine-tune ({cfg.init_from}) "
+                              "brings its own element table")
+        model_config = inherited_config(source, model_config)
+        if cfg.ensemble == 1 and cfg.init_member >= len(source.models):
+            raise ConfigError(f"--init-member {cfg.init_member}: {cfg.init_from} has {len(source.models)} member(s), "
+                              "numbered from 0")
     try:
         dataset = load_dataset(data, targets, id_column, structure_column, skip_bad=cfg.skip_bad)
-        features = element_table_for(dataset.atom_init, atom_init)
-        return fit_dataset(dataset, model_config or ModelConfig(), cfg, features, run_dir, source=data,
-                           resume=resume, progress=progress)
+        features = source.element_features if source else element_table_for(dataset.atom_init, atom_init)
+        return fit_dataset(dataset, model_config, cfg, features, run_dir, source=data, resume=resume,
+                           progress=progress)
     except NothingUsable as exc:  # the list of what was left out, and why, is still written
         write_skipped(Path(run_dir) / SKIPPED, exc.skipped)
         raise InputError(exc.source, f"{exc.reason} (all listed in {Path(run_dir) / SKIPPED})") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..config import PathLike
 from ..errors import InputError
-from ..training.run_folder import BEST, CHECKPOINT, ENSEMBLE
+from .files import BEST, CHECKPOINT, ENSEMBLE
 
 CATALOGUE = "models.json"
 log = logging.getLogger(__name__)

@@ -5,6 +5,8 @@ shipped formation-energy model (`cgcnn train --init-from`), and a frozen-embeddi
     python benchmarks/transfer.py prepare              # tables + CIFs in $WORK, fixed splits committed
     python benchmarks/transfer.py run --worker 0/2     # this worker's share of the trainings (resumable)
     python benchmarks/transfer.py cv --worker 0/2      # phonon 5-fold cross-validation
+    python benchmarks/transfer.py poisson --worker 0/2 # Poisson ratio: scratch vs fine-tuned from bulk-modulus
+    python benchmarks/transfer.py multitask --worker 0/2   # several targets with sparse labels on mp37k
     python benchmarks/transfer.py report               # embeddings baseline, table, docs/TRANSFER.md
 
 Every run uses one thread (two workers share a 2-core machine). Data: ../shared/data (see its README).
@@ -47,7 +49,8 @@ METHODS = {"scratch": [], "fine-tuned": ["--init-from", SOURCE]}
 RECIPE = ["--optim", "adamw", "--lr", "2e-3", "--weight-decay", "1e-5", "--scheduler", "cosine",
           "--warmup-epochs", "3", "--loss", "l1"]
 CRYSTAL_PASSES = 200_000  # per point: epochs = passes / size, within 50..500
-SEEDS = [0, 1, 2]  # each point is trained from three seeds (weights and shuffling; the split is fixed)
+SEEDS = [0, 1, 2]  # points of up to SEEDED_UP_TO crystals are trained from three seeds (weights and shuffling;
+SEEDED_UP_TO = 300  # the split is fixed): the smallest sets vary most; larger points get seed 0 alone
 CV_FOLDS = 5
 
 
@@ -202,6 +205,8 @@ def jobs(methods: list[str], properties: list[str]) -> list[tuple]:
                 split = json.loads(split_file(PROPERTIES[name]["table"]).read_text())
                 if size and size >= len(split["train"]):
                     continue  # the "all" point covers it
+                if seed and not (size and size <= SEEDED_UP_TO):
+                    continue
                 found += [(name, size, method, seed) for method in methods]
     return found
 
@@ -237,9 +242,81 @@ def cv(worker: int, workers: int, methods: list[str], name: str = "phonon-peak")
               len(rest) - n_val, METHODS[method])
 
 
+# ---------------------------------------------------------------- Poisson ratio
+
+
+def poisson_table() -> Path:
+    """The elasticity crystals with their Poisson ratio (the paper's Table I property no shipped model has)."""
+    folder = Path("/tmp/cgcnn-accuracy/mp-cgcnn-37k/elasticity")
+    mp_id = dict(line.split(",") for line in (folder / "material_id_hash.csv").read_text().split())
+    kept = {line.split(",")[0] for line in (WORK / "elasticity.csv").read_text().splitlines()[1:]}
+    rows = [[mp_id[k], str(folder / f"{k}.cif"), nu] for k, _, _, nu in
+            (line.split(",") for line in (folder / "id_prop.csv").read_text().split()) if mp_id[k] in kept]
+    path = WORK / "poisson.csv"
+    _write_table(path, ["id", "structure", "poisson_ratio"], rows)
+    return path
+
+
+def poisson(worker: int, workers: int) -> None:
+    """Every training crystal of the elasticity split, three seeds each: from scratch, and fine-tuned from the
+    shipped bulk-modulus ensemble (member k from member k)."""
+    table, split = poisson_table(), split_file("elasticity")
+    n = len(json.loads(split.read_text())["train"])
+    tasks = [(method, seed) for seed in SEEDS for method in ("scratch", "fine-tuned")]
+    for k, (method, seed) in enumerate(tasks):
+        if k % workers == worker:
+            extra = ["--init-from", "bulk-modulus", "--init-member", str(seed)] if method == "fine-tuned" else []
+            train(table, "poisson_ratio", split, RUNS / "poisson-ratio" / f"{method}-{n}-seed{seed}", n,
+                  [*extra, "--init-seed", str(seed)])
+
+
+# ---------------------------------------------------------------- several targets, sparse labels
+
+MULTITASK_EPOCHS = 10  # one budget for every run of this comparison (the shipped models had 200, ×3 members)
+MP_TARGETS = ["formation_energy_per_atom", "band_gap", "fermi_energy"]
+MODULI = ["log10_K_VRH", "log10_G_VRH"]
+
+
+def multitask_table() -> Path:
+    """mp37k with the elasticity set's moduli as sparse labels (empty cells where a crystal has none)."""
+    moduli = {line.split(",")[0]: line.split(",")[2:] for line in (WORK / "elasticity.csv").read_text().splitlines()[1:]}
+    lines = Path("/tmp/cgcnn-accuracy/mp37k.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    at = [header.index(c) for c in ["id", "structure", *MP_TARGETS]]
+    rows = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        crystal = [cells[k] for k in at]
+        crystal[1] = str(Path("/tmp/cgcnn-accuracy") / crystal[1])
+        rows.append(crystal + moduli.get(cells[0], ["", ""]))
+    path = WORK / "mp37k-multitask.csv"
+    _write_table(path, ["id", "structure", *MP_TARGETS, *MODULI], rows)
+    return path
+
+
+def multitask(worker: int, workers: int) -> None:
+    """On mp37k's committed split, one budget: the three MP targets together, the same with the moduli as
+    sparse labels, and each target alone."""
+    table, split = multitask_table(), SPLITS / "mp37k.json"
+    runs = {"three-targets": MP_TARGETS, "five-targets-sparse": MP_TARGETS + MODULI,
+            **{f"single-{t}": [t] for t in MP_TARGETS + MODULI}}
+    recipe = ["--batch-size", "128", "--epochs", str(MULTITASK_EPOCHS)]
+    for k, (name, targets) in enumerate(runs.items()):
+        if k % workers != worker:
+            continue
+        out = RUNS / "multitask" / name
+        if (out / "test_metrics.json").is_file():
+            continue
+        cmd = [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(table), "--structure-column", "structure",
+               "--targets", ",".join(targets), "--split-file", str(split), "--out", str(out), *RECIPE,
+               *recipe, *(["--resume"] if (out / "checkpoint.pt").is_file() else [])]
+        print(shlex.join(cmd[1:]).replace(str(WORK), "$WORK"), flush=True)
+        subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True, stdout=subprocess.DEVNULL)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["prepare", "run", "cv", "report"])
+    parser.add_argument("action", choices=["prepare", "run", "cv", "poisson", "multitask", "report"])
     parser.add_argument("--worker", default="0/1", help="I/N: run every N-th job from the I-th")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--properties", nargs="+", default=list(PROPERTIES), choices=list(PROPERTIES))
@@ -251,6 +328,10 @@ def main(argv=None) -> None:
         run(worker, workers, args.methods, args.properties)
     elif args.action == "cv":
         cv(worker, workers, args.methods)
+    elif args.action == "poisson":
+        poisson(worker, workers)
+    elif args.action == "multitask":
+        multitask(worker, workers)
     else:
         from transfer_report import report
 

@@ -101,3 +101,18 @@ def test_wrong_number_of_target_weights_is_refused(tmp_path):
     table = sparse_table(tmp_path / "data.csv", embedded_rows(30))
     with pytest.raises(InputError, match="3 weights for 2 targets"):
         train(table, tmp_path / "run", cfg=TrainConfig(**QUICK, target_weights=[1, 1, 1]), progress=False)
+
+
+def test_one_split_file_serves_a_sparse_target(tmp_path):
+    """A split file listing every crystal trains a target that only some of them have: the unlabelled ones
+    are left out (and listed), not an error."""
+    rows = embedded_rows(60)
+    table = sparse_table(tmp_path / "data.csv", rows)
+    ids = [r["id"] for r in rows]
+    (tmp_path / "split.json").write_text(json.dumps({"train": ids[:36], "val": ids[36:48], "test": ids[48:]}))
+    result = train(table, tmp_path / "run", ModelConfig(n_conv=1), TrainConfig(**QUICK, split_file=str(tmp_path / "split.json")),
+                   targets=["scaled"], progress=False)
+    labelled = [i for k, i in enumerate(ids) if k % 3 == 0 and k != 5]
+    assert result["n_train"] + result["n_val"] + result["n_test"] == len(labelled)
+    skipped = list(csv.reader(open(tmp_path / "run" / "skipped.csv")))[1:]
+    assert len(skipped) == len(ids) - len(labelled) and all("no label" in r[2] for r in skipped)

@@ -2,11 +2,13 @@
 
 The public API: train a model (`train` with `ModelConfig`, `TrainConfig`), load one (`load_model`: a shipped
 name, a model or ensemble file, or an original `.pth.tar`) and predict with it (`Predictor`), explain its
-predictions, screen perovskites, build graph stores (`featurize`). Errors a user can act on are
+predictions, embed crystals (`Predictor.embed`, `embed_files`), screen perovskites, build graph stores
+(`featurize`). Fine-tuning is `train(..., init_from=MODEL)`. Errors a user can act on are
 `CgcnnError`s; `InputError` names the file.
 """
 
 from .model.catalogue import shipped_models
+from .apps.embed import embed_files
 from .apps.explain import explain_files
 from .apps.predict import Predictor, load_model, predict_files
 from .config import GraphConfig, ModelConfig, PredictConfig, TrainConfig
@@ -17,5 +19,5 @@ from .training import train
 
 __version__ = "0.1.0"
 __all__ = ["CgcnnError", "CrystalGraphConvNet", "GraphConfig", "InputError", "ModelConfig", "PredictConfig",
-           "Predictor", "TrainConfig", "build_graph", "explain_files", "featurize", "load_model",
+           "Predictor", "TrainConfig", "build_graph", "embed_files", "explain_files", "featurize", "load_model",
            "predict_files", "shipped_models", "train", "__version__"]

@@ -93,13 +93,14 @@ def prepare(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig
             run_dir: PathLike, source: PathLike, progress: bool) -> Run:
     targets, n_outputs = target_tensor(dataset, model_config.task, source)
     store = graph_store(dataset, model_config.graph, cfg.cache_dir, cfg.workers, progress, cfg.skip_bad)
-    bad = {**unlabelled(dataset), **store.failures,
+    no_label = unlabelled(dataset)
+    bad = {**no_label, **store.failures,
            **_missing_elements(store, dataset.sources, element_features, cfg.skip_bad)}
     usable = [k for k in range(len(store)) if k not in bad]
     if not usable:
         raise NothingUsable(source, dataset.skipped + [(dataset.ids[k], *bad[k]) for k in sorted(bad)])
     if cfg.split_file:
-        split = split_from_file(cfg.split_file, dataset.ids, usable, cfg.skip_bad)
+        split = split_from_file(cfg.split_file, dataset.ids, usable, cfg.skip_bad, set(no_label))
     else:
         split = {name: [usable[i] for i in idx]
                  for name, idx in split_indices(len(usable), cfg.split, cfg.seed).items()}

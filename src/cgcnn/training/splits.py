@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import torch
@@ -39,9 +39,11 @@ def split_indices(n: int, split: Sequence[float], seed: int) -> dict[str, list[i
     }
 
 
-def split_from_file(path: PathLike, ids: Sequence, usable: Sequence[int],
-                    skip_bad: bool = False) -> dict[str, list[int]]:
-    """Dataset indices of the train/val/test ids listed in a JSON file (the run folder's split.json)."""
+def split_from_file(path: PathLike, ids: Sequence, usable: Sequence[int], skip_bad: bool = False,
+                    unlabelled: Collection[int] = ()) -> dict[str, list[int]]:
+    """Dataset indices of the train/val/test ids listed in a JSON file (the run folder's split.json).
+    Unlabelled crystals are left out quietly (they are listed as skipped): one split serves every target of
+    a table with sparse labels."""
     try:
         listed = json.loads(Path(path).read_text())
         if not all(isinstance(listed.get(k), list) for k in ("train", "val", "test")):
@@ -52,7 +54,7 @@ def split_from_file(path: PathLike, ids: Sequence, usable: Sequence[int],
     ok = set(usable)
     split = {}
     for name in ("train", "val", "test"):
-        found = [where.get(str(crystal)) for crystal in listed[name]]
+        found = [k for k in (where.get(str(crystal)) for crystal in listed[name]) if k not in unlabelled]
         bad = [c for c, k in zip(listed[name], found) if k is None or k not in ok]
         if bad and not skip_bad:
             raise InputError(path, f"{len(bad)} {name} ids are not usable crystals of the data, e.g. {bad[0]!r}")

@@ -187,7 +187,8 @@ def write_results(summaries: dict, lc_rows: list) -> None:
 def ship(runs: Path, summaries: dict) -> None:
     """Copy each finished run's model (ensemble.pt or best.pt) into the package, with its catalogue entry."""
     MODELS.mkdir(parents=True, exist_ok=True)
-    catalogue = {}
+    listed = MODELS / "models.json"  # other benchmarks' models (benchmarks/transfer_report.py) are kept
+    catalogue = json.loads(listed.read_text()) if listed.is_file() else {}
     for task, s in summaries.items():
         folder = runs / task
         source = folder / "ensemble.pt" if (folder / "ensemble.pt").is_file() else folder / "best.pt"

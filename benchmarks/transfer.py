@@ -7,6 +7,7 @@ shipped formation-energy model (`cgcnn train --init-from`), and a frozen-embeddi
     python benchmarks/transfer.py cv --worker 0/2      # phonon 5-fold cross-validation
     python benchmarks/transfer.py poisson --worker 0/2 # Poisson ratio: scratch vs fine-tuned from bulk-modulus
     python benchmarks/transfer.py multitask --worker 0/2   # several targets with sparse labels on mp37k
+    python benchmarks/transfer.py ship --worker 0/2 --properties phonon-peak refractive-index   # ensembles of 3
     python benchmarks/transfer.py report               # embeddings baseline, table, docs/TRANSFER.md
 
 Every run uses one thread (two workers share a 2-core machine). Data: ../shared/data (see its README).
@@ -257,17 +258,29 @@ def poisson_table() -> Path:
     return path
 
 
+ENSEMBLE = ["--ensemble", "3"]  # shipped models: three members, seeds 0..2 (member k from member k)
+
+
 def poisson(worker: int, workers: int) -> None:
-    """Every training crystal of the elasticity split, three seeds each: from scratch, and fine-tuned from the
-    shipped bulk-modulus ensemble (member k from member k)."""
+    """Every training crystal of the elasticity split, ensembles of 3: from scratch, and fine-tuned from the
+    shipped bulk-modulus ensemble (member k from its member k)."""
     table, split = poisson_table(), split_file("elasticity")
     n = len(json.loads(split.read_text())["train"])
-    tasks = [(method, seed) for seed in SEEDS for method in ("scratch", "fine-tuned")]
-    for k, (method, seed) in enumerate(tasks):
+    for k, method in enumerate(["scratch", "fine-tuned"]):
         if k % workers == worker:
-            extra = ["--init-from", "bulk-modulus", "--init-member", str(seed)] if method == "fine-tuned" else []
-            train(table, "poisson_ratio", split, RUNS / "poisson-ratio" / f"{method}-{n}-seed{seed}", n,
-                  [*extra, "--init-seed", str(seed)])
+            extra = ["--init-from", "bulk-modulus"] if method == "fine-tuned" else []
+            train(table, "poisson_ratio", split, RUNS / "poisson-ratio" / f"{method}-{n}-ensemble", n, [*extra, *ENSEMBLE])
+
+
+def ship(worker: int, workers: int, properties: list[str]) -> None:
+    """Ensembles of 3 on every training crystal, from scratch and fine-tuned, for the models to ship."""
+    tasks = [(name, method) for name in properties for method in METHODS]
+    for k, (name, method) in enumerate(tasks):
+        if k % workers == worker:
+            spec = PROPERTIES[name]
+            split, n = point_split(spec["table"], None)
+            train(WORK / f"{spec['table']}.csv", spec["target"], split, RUNS / name / f"{method}-{n}-ensemble", n,
+                  [*METHODS[method], *ENSEMBLE])
 
 
 # ---------------------------------------------------------------- several targets, sparse labels
@@ -316,7 +329,7 @@ def multitask(worker: int, workers: int) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["prepare", "run", "cv", "poisson", "multitask", "report"])
+    parser.add_argument("action", choices=["prepare", "run", "cv", "poisson", "multitask", "ship", "report"])
     parser.add_argument("--worker", default="0/1", help="I/N: run every N-th job from the I-th")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--properties", nargs="+", default=list(PROPERTIES), choices=list(PROPERTIES))
@@ -332,6 +345,8 @@ def main(argv=None) -> None:
         poisson(worker, workers)
     elif args.action == "multitask":
         multitask(worker, workers)
+    elif args.action == "ship":
+        ship(worker, workers, args.properties)
     else:
         from transfer_report import report
 

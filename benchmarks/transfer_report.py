@@ -6,6 +6,7 @@ docs/TRANSFER.md's tables (between its HTML-comment markers)."""
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -150,14 +151,142 @@ def replace_section(text: str, marker: str, lines: list[str]) -> str:
 
 def report() -> None:
     points, cv = curve_points(), cv_results()
+    (poisson_table, poisson), (multi_table, multi) = poisson_lines(), multitask_lines()
+    shipped_table, shipped = shipped_lines()
     RESULTS.write_text(json.dumps({"learning_curves": points, "phonon_cv": cv, "source_model": SOURCE,
-                                   "seeds": SEEDS, "matbench_phonons": MATBENCH_PHONONS}, indent=1) + "\n")
+                                   "seeds": SEEDS, "matbench_phonons": MATBENCH_PHONONS, "poisson_ratio": poisson,
+                                   "multitask": multi, "shipped_candidates": shipped}, indent=1) + "\n")
     figure(points)
-    lines = table_lines(points)
     cv_lines = ["| method | fold MAEs (cm⁻¹) | mean ± sd |", "|---|---|---:|"]
     cv_lines += [f"| {m} | {', '.join(f'{f:.1f}' for f in r['folds'])} | {r['mean']:.1f} ± {r['std']:.1f} |"
                  for m, r in cv.items()]
-    text = replace_section(DOC.read_text(), "learning-curves", lines) if DOC.is_file() else ""
-    if text:
-        DOC.write_text(replace_section(text, "phonon-cv", cv_lines))
-    print("\n".join(lines + [""] + cv_lines))
+    sections = {"learning-curves": table_lines(points), "phonon-cv": cv_lines, "poisson": poisson_table,
+                "multitask": multi_table, "shipped": shipped_table}
+    text = DOC.read_text()
+    for marker, lines in sections.items():
+        text = replace_section(text, marker, lines)
+        print("\n".join(lines), end="\n\n")
+    DOC.write_text(text)
+    print("shipped:", ", ".join(ship_models()) or "none")
+
+
+def original_poisson(test_ids: list[str]) -> float | None:
+    """The original published poisson-ratio checkpoint's test MAE on the same test crystals."""
+    from cgcnn import load_model
+    from cgcnn.io.structures import load_dataset
+
+    checkpoint = ROOT.parent / "shared" / "data" / "original-cgcnn" / "pretrained" / "poisson-ratio.pth.tar"
+    if not checkpoint.is_file():
+        return None
+    dataset = load_dataset(WORK / "poisson.csv", ["poisson_ratio"], structure_column="structure")
+    where = {i: k for k, i in enumerate(dataset.ids)}
+    rows = [where[i] for i in test_ids]
+    predictor = load_model(checkpoint)
+    values = predictor.predict_items([dataset.items[k] for k in rows], [dataset.sources[k] for k in rows], workers=2)
+    return float(np.abs(values[:, 0] - dataset.targets[rows, 0]).mean())
+
+
+def ensemble_summary(folder: Path) -> dict | None:
+    metrics = folder / "test_metrics.json"
+    if not metrics.is_file():
+        return None
+    result = json.loads(metrics.read_text())
+    members = [m["mae"] for m in result["members_test"]]
+    return {"ensemble_mae": result["test"]["mae"], "members_mae": members, "n_train": result["n_train"],
+            "n_test": result["n_test"]}
+
+
+def poisson_lines() -> tuple[list[str], dict]:
+    split = json.loads(split_file("elasticity").read_text())
+    n = len(split["train"])
+    found = {m: ensemble_summary(RUNS / "poisson-ratio" / f"{m}-{n}-ensemble") for m in ("scratch", "fine-tuned")}
+    found["original"] = original_poisson(split["test"])
+    lines = ["| model | test MAE (ensemble of 3) | members' MAE |", "|---|---:|---|"]
+    for method in ("scratch", "fine-tuned"):
+        r = found[method]
+        if r:
+            lines.append(f"| {method}{' from bulk-modulus' if method == 'fine-tuned' else ''} | {r['ensemble_mae']:.4f} | "
+                         f"{', '.join(f'{m:.4f}' for m in r['members_mae'])} |")
+    if found["original"] is not None:
+        lines.append(f"| original published `poisson-ratio.pth.tar` | {found['original']:.4f} | (one model) |")
+    return lines, found
+
+
+def multitask_lines() -> tuple[list[str], dict]:
+    from transfer import MODULI, MP_TARGETS, MULTITASK_EPOCHS
+
+    folder = RUNS / "multitask"
+    runs = {name: json.loads((folder / name / "test_metrics.json").read_text())
+            for name in ["three-targets", "five-targets-sparse", *[f"single-{t}" for t in MP_TARGETS + MODULI]]
+            if (folder / name / "test_metrics.json").is_file()}
+    lines = [f"| target | labelled test crystals | alone | with the other two MP targets | all five (moduli sparse) |",
+             "|---|---:|---:|---:|---:|"]
+    for target in MP_TARGETS + MODULI:
+        def mae(name: str) -> str:
+            t = runs.get(name, {}).get("test", {}).get("targets", {}).get(target)
+            return f"{t['mae']:.4g}" if t else "–"
+        n = runs.get(f"single-{target}", runs.get("five-targets-sparse", {})).get("test", {}).get("targets", {}).get(
+            target, {}).get("n", "–")
+        lines.append(f"| {target} | {n} | {mae(f'single-{target}')} | "
+                     f"{mae('three-targets') if target in MP_TARGETS else '–'} | {mae('five-targets-sparse')} |")
+    return lines, {"epochs": MULTITASK_EPOCHS, "runs": runs}
+
+
+def shipped_lines() -> tuple[list[str], dict]:
+    lines = ["| property | N train | scratch (ensemble of 3) | fine-tuned (ensemble of 3) |", "|---|---:|---:|---:|"]
+    found = {}
+    for name in PROPERTIES:
+        split, n = point_split(PROPERTIES[name]["table"], None)
+        pair = {m: ensemble_summary(RUNS / name / f"{m}-{n}-ensemble") for m in ("scratch", "fine-tuned")}
+        if all(pair.values()):
+            found[name] = pair
+            lines.append(f"| {name} | {n:,} | {pair['scratch']['ensemble_mae']:.4g} | "
+                         f"{pair['fine-tuned']['ensemble_mae']:.4g} |")
+    return lines, found
+
+
+MODELS = ROOT / "src" / "cgcnn" / "data" / "models"
+LICENCES = {
+    "dielectric": "weights MIT, as cgcnn; data from matminer 0.4.1 (BSD), values from the Materials Project "
+                  "(CC BY 4.0: cite A. Jain et al., APL Materials 1, 011002 (2013), and I. Petousis et al., "
+                  "Sci. Data 4, 160134 (2017))",
+    "phonons": "weights MIT, as cgcnn; data from automatminer's history (BSD), values from G. Petretto et al., "
+               "Sci. Data 5, 180065 (2018) (CC BY 4.0)",
+    "elasticity": "weights MIT, as cgcnn; trained on Materials Project data (CC BY 4.0: cite A. Jain et al., "
+                  "APL Materials 1, 011002 (2013), and M. de Jong et al., Sci. Data 2, 150009 (2015))",
+}
+TRAINING_DATA = {
+    "dielectric": "matminer dielectric_constant: 1,056 Materials Project crystals (60 % for training)",
+    "phonons": "mp-phonons-1521: 1,511 crystals with a structure (60 % for training)",
+    "elasticity": "mp-cgcnn-37k elasticity: 3,191 Materials Project crystals (60 % for training)",
+}
+SHIP = {"phonon-peak": ("phonons", "last_phdos_peak", "cm^-1"), "refractive-index": ("dielectric", "n", "1"),
+        "poisson-ratio": ("elasticity", "poisson_ratio", "1")}
+
+
+def ship_models() -> list[str]:
+    """Copy each fine-tuned ensemble that beats its scratch counterpart into the package, with its entry."""
+    listed = MODELS / "models.json"
+    catalogue = json.loads(listed.read_text())
+    shipped = []
+    for name, (table, target, unit) in SHIP.items():
+        runs = RUNS / name
+        tuned = next(iter(sorted(runs.glob("fine-tuned-*-ensemble"))), None)
+        scratch = next(iter(sorted(runs.glob("scratch-*-ensemble"))), None)
+        if not (tuned and scratch and (tuned / "test_metrics.json").is_file() and (scratch / "test_metrics.json").is_file()):
+            continue
+        mine, theirs = (json.loads((f / "test_metrics.json").read_text()) for f in (tuned, scratch))
+        if mine["test"]["mae"] >= theirs["test"]["mae"]:
+            continue
+        shutil.copyfile(tuned / "ensemble.pt", MODELS / f"{name}.pt")
+        command = json.loads((tuned / "benchmark_run.json").read_text())["command"]
+        catalogue[name] = {
+            "file": f"{name}.pt", "target": target, "unit": unit, "task": "regression", "ensemble": mine["ensemble"],
+            "test": {k: round(mine["test"][k], 4) for k in ("mae", "rmse", "r2")}, "n_train": mine["n_train"],
+            "training_data": TRAINING_DATA[table], "licence": LICENCES[table], "command": command,
+            "fine_tuned_from": mine["fine_tuned_from"]["model"],
+            "scratch_test_mae": round(theirs["test"]["mae"], 4),
+        }
+        shipped.append(name)
+    listed.write_text(json.dumps(catalogue, indent=1) + "\n")
+    return shipped

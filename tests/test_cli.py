@@ -45,11 +45,12 @@ def break_unknown_element(folder):
     return "5.cif: unknown element 'Xx"
 
 
-def break_nan_target(folder):
+def break_infinite_target(folder):
+    # (an empty or nan cell is a missing label: tests/test_multitask.py)
     lines = (folder / "id_prop.csv").read_text().splitlines()
-    lines[2] = lines[2].split(",")[0] + ",nan"
+    lines[2] = lines[2].split(",")[0] + ",inf"
     (folder / "id_prop.csv").write_text("\n".join(lines) + "\n")
-    return "id_prop.csv: id '2': target is nan"
+    return "id_prop.csv: id '2': target is inf"
 
 
 def break_text_target(folder):
@@ -72,7 +73,7 @@ def break_duplicate_id(folder):
 
 
 @pytest.mark.parametrize("breaker", [break_missing_cif, break_unparsable_cif, break_unknown_element,
-                                     break_nan_target, break_text_target, break_empty_folder,
+                                     break_infinite_target, break_text_target, break_empty_folder,
                                      break_duplicate_id])
 def test_bad_training_input(tiny100, tmp_path, capsys, breaker):
     data = small_dataset(tiny100, tmp_path / "data")

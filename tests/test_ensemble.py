@@ -64,7 +64,8 @@ def test_ensemble_trains_members_and_reports_mean_and_spread(tiny100, tmp_path, 
     code, out, err = run_cli(["--no-progress", "train", data, "--out", run, "--epochs", "6", "--optim", "adam",
                               "--lr", "3e-3", "--batch-size", "16", "--n-conv", "2", "--ensemble", "3"], capsys)
     assert code == 0, err
-    result = json.loads(out)
+    result = json.loads((run / "test_metrics.json").read_text())
+    assert out.startswith("ensemble of 3 trained on 36 crystals, validated on 12, tested on 12\n")
     assert result["ensemble"] == 3 and len(result["members_test"]) == 3
     assert -1 <= result["spread_vs_error_spearman"][0] <= 1
     splits = [json.loads((run / f"member-{k}" / "split.json").read_text()) for k in range(3)]
@@ -105,7 +106,7 @@ def test_ensemble_trains_members_and_reports_mean_and_spread(tiny100, tmp_path, 
     code, out, err = run_cli(["--no-progress", "train", data, "--out", run, "--epochs", "6", "--optim", "adam",
                               "--lr", "3e-3", "--batch-size", "16", "--n-conv", "2", "--ensemble", "3", "--resume"],
                              capsys)
-    assert code == 0 and json.loads(out)["test"] == result["test"]
+    assert code == 0 and json.loads((run / "test_metrics.json").read_text())["test"] == result["test"]
     code, _, err = run_cli(["train", data, "--out", run, "--ensemble", "3"], capsys)
     assert code == 2 and "already holds an ensemble run" in err
 

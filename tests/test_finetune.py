@@ -47,7 +47,7 @@ def test_kept_head_starts_from_exactly_the_source_predictions(tmp_path):
 def test_fine_tuning_a_shipped_ensemble_member_by_member(tmp_path):
     table = shifted_table(tmp_path / "data.csv", embedded_rows(60))
     result = train(table, tmp_path / "run", cfg=TrainConfig(**QUICK, ensemble=2), progress=False, init_from=SHIPPED)
-    assert result["ensemble"] == 2
+    assert result["ensemble"] == 2 and result["fine_tuned_from"]["model"] == SHIPPED
     for k in range(2):
         member = json.loads((tmp_path / "run" / f"member-{k}" / "test_metrics.json").read_text())
         assert member["fine_tuned_from"]["member"] == k and member["fine_tuned_from"]["output_layer"] == "kept"

@@ -83,7 +83,7 @@ CASES = {
     "file without an id": (orphan_file, "the file has no row in id_prop.csv"),
     "duplicate id": (duplicate_id, f"id '{BAD}' appears more than once"),
     "non-numeric target": (set_targets(lambda r: f"{BAD},abc"), "is not a number"),
-    "NaN target": (set_targets(lambda r: f"{BAD},NaN"), "target is NaN"),
+    "infinite target": (set_targets(lambda r: f"{BAD},-inf"), "target is -inf"),  # NaN: a missing label
 }
 
 

@@ -24,7 +24,12 @@ def test_training_beats_the_mean_predictor(tiny100, tmp_path, capsys):
     code, out, err = run_cli(["--no-progress", "train", data, "--out", run, "--epochs", "40", "--optim", "adam",
                               "--lr", "3e-3", "--scheduler", "cosine", "--batch-size", "16"], capsys)
     assert code == 0, err
-    result = json.loads(out)
+    result = json.loads((run / "test_metrics.json").read_text())
+    # people get a few lines; the whole report is in the file
+    lines = out.splitlines()
+    assert lines[0] == f"trained on 60 crystals (best epoch {result['best_epoch']}), validated on 20, tested on 20"
+    assert lines[1].startswith(f"target: test MAE {result['test']['mae']:.4g} (mean predictor ")
+    assert lines[-1] == f"report in {run / 'test_metrics.json'}, predictions in {run / 'test_predictions.csv'}"
     assert result["n_train"] == 60 and result["n_val"] == 20 and result["n_test"] == 20
     assert result["test"]["mae"] < 0.6 * result["test_mean_baseline"]["mae"]
     assert sorted(p.name for p in run.iterdir()) == ["best.pt", "checkpoint.pt", "log.csv", "split.json",
@@ -81,7 +86,8 @@ def test_metal_classification_with_eq4_from_a_table(tiny100, tmp_path, capsys):
                               "classification", "--conv", "shared", "--epochs", "15", "--optim", "adam", "--lr",
                               "3e-3", "--batch-size", "16"], capsys)
     assert code == 0, err
-    test = json.loads(out)["test"]
+    test = json.loads((run / "test_metrics.json").read_text())["test"]
+    assert "test accuracy" in out and "ROC-AUC" in out
     assert 0 <= test["accuracy"] <= 1 and test["roc_auc"] is not None
     header = open(run / "test_predictions.csv").readline().strip()
     assert header == "id,target,prediction,class"

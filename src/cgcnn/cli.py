@@ -182,11 +182,12 @@ TRAIN_PARTS = [(TrainRun, None), (DataLayout, None), (ModelConfig, None), (Train
 
 def run_train(values: dict, progress: bool) -> None:
     from .training import train
+    from .training.report import summary
 
     result = train(values["data"], values["out"], pick(ModelConfig, values), pick(TrainConfig, values),
                    atom_init=values["atom_init"], targets=values["targets"], id_column=values["id_column"],
                    structure_column=values["structure_column"], resume=values["resume"], progress=progress)
-    print(json.dumps(result, indent=2))
+    print(summary(result, values["out"]))
 
 
 def run_featurize(values: dict, progress: bool) -> None:

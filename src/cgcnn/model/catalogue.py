@@ -26,7 +26,7 @@ def _folder():
 # target names; a shipped model's entry in models.json says its unit too)
 TARGET_UNITS = {"formation_energy_per_atom": "eV/atom", "band_gap": "eV", "fermi_energy": "eV",
                 "log10_K_VRH": "log10(GPa)", "log10_G_VRH": "log10(GPa)", "is_metal": "P(metal)",
-                "heat_all": "eV/cell"}
+                "heat_all": "eV/cell", "last_phdos_peak": "cm^-1", "n": "1", "poisson_ratio": "1"}
 
 
 def target_units(model: PathLike, target_names: list[str]) -> list[str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -124,3 +125,28 @@ def _test_columns(task: str, names, targets: np.ndarray, outputs: np.ndarray,
     if spread is not None:
         columns.update({f"std_{n}": spread[:, k] for k, n in enumerate(names)})
     return columns, {f"target_{n}": targets[:, k] for k, n in enumerate(names)}
+
+
+def summary(result: dict, run_dir: PathLike) -> str:
+    """A few lines on a finished run for people (the whole report is in test_metrics.json)."""
+    sizes = f"{result.get('n_train', 0):,} crystals"
+    trained = f"trained on {sizes}" + (f" (best epoch {result['best_epoch']})" if "best_epoch" in result else "")
+    if result.get("ensemble"):
+        trained = f"ensemble of {result['ensemble']} trained on {sizes}"
+    lines = [f"{trained}, validated on {result.get('n_val', 0):,}, tested on {result.get('n_test', 0):,}"]
+    test, base = result.get("test"), result.get("test_mean_baseline", {})
+    if test and "accuracy" in test:
+        auc = f", ROC-AUC {test['roc_auc']:.3f}" if test.get("roc_auc") is not None else ""
+        lines.append(f"test accuracy {test['accuracy']:.3f}{auc} (majority class {base.get('accuracy', 0):.3f})")
+    elif test:
+        for name, metrics in test["targets"].items():
+            baseline = base.get("targets", {}).get(name, {}).get("mae", float("nan"))
+            lines.append(f"{name}: test MAE {metrics['mae']:.4g} (mean predictor {baseline:.4g}), RMSE "
+                         f"{metrics['rmse']:.4g}, R² {metrics['r2']:.3f}, {metrics['n']:,} crystals")
+    origin = result.get("fine_tuned_from")
+    if origin:
+        member = f"member {origin['member']}, " if "member" in origin else ""
+        lines.append(f"fine-tuned from {origin['model']} ({member}output layer {origin['output_layer']}, "
+                     f"frozen: {origin['freeze']})")
+    lines.append(f"report in {Path(run_dir) / METRICS}, predictions in {Path(run_dir) / TEST_PREDICTIONS}")
+    return "\n".join(lines)

@@ -98,7 +98,7 @@ def main():
         by_crystal.setdefault(row["id"], []).append(row)
     a_of, b_of = {}, {}
     for crystal_id, sites in by_crystal.items():
-        frac = [[float(s["x"]), float(s["y"]), float(s["z"])] for s in sites]
+        frac = [[float(s["frac_x"]), float(s["frac_y"]), float(s["frac_z"])] for s in sites]
         roles = site_roles([s["element"] for s in sites], frac, np.eye(3))  # cubic cells: fractions suffice
         for site, role in zip(sites, roles):
             site["role"] = role

@@ -45,7 +45,7 @@ def test_contributions_add_up_to_the_prediction(tiny100, tmp_path, capsys, confi
     assert main(["explain", "--model", str(model), "--out", str(tmp_path / "s.csv"), str(data)]) == 0
     predictions = {r["id"]: float(r["prediction"]) for r in read_predictions(tmp_path / "p.csv")}
     sites = list(csv.DictReader(open(tmp_path / "s.csv")))
-    assert list(sites[0]) == ["id", "site", "element", "x", "y", "z", "contribution", "method"]
+    assert list(sites[0]) == ["id", "site", "element", "frac_x", "frac_y", "frac_z", "contribution", "method"]
     assert all(method in r["method"] for r in sites)
     for crystal_id, value in predictions.items():
         shares = [float(r["contribution"]) for r in sites if r["id"] == crystal_id]

@@ -6,7 +6,7 @@ import pytest
 
 from cgcnn.errors import InputError
 from cgcnn.io.structures import collect_structures, load_dataset, read_structures
-from conftest import read_cif
+from conftest import read_cif, read_predictions
 from test_model import random_predictor
 
 
@@ -97,3 +97,25 @@ def test_binary_junk_and_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="contains no structure files"):
         collect_structures([tmp_path / "empty"])
+
+
+def test_vasp_folders_get_their_paths_as_ids_and_are_searched_recursively(tmp_path, monkeypatch, capsys):
+    """`predict a/POSCAR b/POSCAR` (every VASP run folder holds a POSCAR): clashing names take their paths."""
+    from conftest import embedded_rows
+    from pymatgen.core import Structure
+    from test_cli import run_cli
+
+    for k, folder in enumerate(["a", "b", "b/relaxed"]):
+        (tmp_path / folder).mkdir(parents=True)
+        Structure.from_str(embedded_rows(3)[k]["cif"], fmt="cif").to(filename=str(tmp_path / folder / "POSCAR"),
+                                                                     fmt="poscar")
+    monkeypatch.chdir(tmp_path)
+    assert collect_structures(["a/POSCAR", "b/POSCAR"]).ids == ["a/POSCAR", "b/POSCAR"]
+    assert collect_structures(["a"]).ids == ["POSCAR"]  # no clash: the name, as before
+    assert collect_structures(["."], recursive=True).ids == ["a/POSCAR", "b/POSCAR", "b/relaxed/POSCAR"]
+    with pytest.raises(InputError, match="--recursive"):
+        collect_structures([tmp_path])
+    code, out, err = run_cli(["--no-progress", "predict", "--model", "formation-energy", "--recursive", "--out",
+                              "p.csv", "."], capsys)
+    assert code == 0, err
+    assert [r["id"] for r in read_predictions(tmp_path / "p.csv")] == ["a/POSCAR", "b/POSCAR", "b/relaxed/POSCAR"]

@@ -55,6 +55,7 @@ class FeaturizeRun:
 class ModelInputs:
     inputs: list[str] = setting(..., "structure files, folders of them, dataset folders or tables")
     model: str = setting(..., "shipped model name (see `cgcnn models`), model or ensemble file, or original .pth.tar")
+    recursive: bool = setting(False, "search folders for structure files in their subfolders too")
 
 
 @dataclass
@@ -66,7 +67,8 @@ class PredictRun:
 
 @dataclass
 class ExplainRun:
-    out: str = setting(..., "CSV to write: id,site,element,x,y,z (fractional),contribution,method")
+    out: str = setting(..., "CSV to write: id,site,element,frac_x,frac_y,frac_z (fractional coordinates),"
+                       "contribution,method")
     atom_init: str | None = setting(None, "element table for original checkpoints")
 
 
@@ -206,7 +208,7 @@ def run_predict(values: dict, progress: bool) -> None:
     settings = pick(PredictConfig, values)
     report = predict_files(values["model"], values["inputs"], values["out"], values["atom_init"],
                            settings.batch_size, settings.device, settings.workers, settings.skip_bad,
-                           progress=progress, interval=settings.interval)
+                           progress=progress, interval=settings.interval, recursive=values["recursive"])
     skipped = f"; {report['skipped']} skipped, see {skipped_path(values['out'])}" if report["skipped"] else ""
     print(f"wrote {counted(report['predicted'], 'prediction')} to {values['out']}{skipped}")
     if report["out_of_domain"]:
@@ -226,7 +228,8 @@ def run_models(values: dict, progress: bool) -> None:
 def run_explain(values: dict, progress: bool) -> None:
     from .apps.explain import explain_files
 
-    report = explain_files(values["model"], values["inputs"], values["out"], values["atom_init"])
+    report = explain_files(values["model"], values["inputs"], values["out"], values["atom_init"],
+                           recursive=values["recursive"])
     print(f"wrote {counted(report['sites'], 'site contribution')} of {counted(report['crystals'], 'crystal')} to "
           f"{values['out']}")
 
@@ -237,7 +240,8 @@ def run_embed(values: dict, progress: bool) -> None:
     settings = pick(PredictConfig, values)
     report = embed_files(values["model"], values["inputs"], values["out"], values["atom_init"], sites=values["sites"],
                          member=values["member"], batch_size=settings.batch_size, device=settings.device,
-                         workers=settings.workers, skip_bad=settings.skip_bad, progress=progress)
+                         workers=settings.workers, skip_bad=settings.skip_bad, progress=progress,
+                         recursive=values["recursive"])
     rows = counted(report["rows"], "site") + " of " if values["sites"] else ""
     skipped = f"; {report['skipped']} skipped" if report["skipped"] else ""
     print(f"wrote {report['dimensions']}-dimensional vectors of {rows}{counted(report['crystals'], 'crystal')} to "

@@ -38,14 +38,14 @@ FORMATS = (".csv", ".npy", ".parquet")
 def embed_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
                 atom_init: PathLike | None = None, *, sites: bool = False, member: int = 0, batch_size: int = 256,
                 device: str = "cpu", workers: int = 1, skip_bad: bool = False, chunk: int = 4096,
-                progress: bool = True) -> dict:
+                progress: bool = True, recursive: bool = False) -> dict:
     """Embed every crystal of `inputs` with the model and write them to `out_path` (format by extension).
     Returns {"crystals", "rows", "dimensions", "skipped"}."""
     out_path = Path(out_path)
     if out_path.suffix.lower() not in FORMATS:
         raise InputError(out_path, f"unknown embedding format {out_path.suffix!r}: name the file .csv, .npy or "
                          ".parquet")
-    dataset = collect_structures(inputs, skip_bad)
+    dataset = collect_structures(inputs, skip_bad, recursive)
     read = files_read_by(inputs, dataset, model_path, atom_init)
     out_path = output_file(out_path, read)
     output_file(skipped_path(out_path), read, "its skipped list (OUT.skipped.csv)")

@@ -56,12 +56,12 @@ def contributions(model: CrystalGraphConvNet, graphs: list[CrystalGraph]) -> tup
 
 
 def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
-                  atom_init: PathLike | None = None) -> dict:
+                  atom_init: PathLike | None = None, recursive: bool = False) -> dict:
     """One CSV row per site: id, site, element, fractional x y z, contribution(s), method (an ensemble's
     contributions are its members' mean)."""
     from pymatgen.core import Element
 
-    dataset = collect_structures(inputs)
+    dataset = collect_structures(inputs, recursive=recursive)
     out_path = output_file(out_path, files_read_by(inputs, dataset, model_path, atom_init))  # before any work
     predictor = load_model(model_path, atom_init or dataset.atom_init)
     model = predictor.model
@@ -80,5 +80,5 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         for site, (z, xyz, share) in enumerate(zip(crystal.atomic_numbers, frac, shares.numpy())):
             rows.append([crystal_id, site, Element.from_Z(int(z)).symbol, *(f"{v:.6f}" for v in xyz),
                          *(f"{v:.6g}" for v in share), method])
-    write_csv(out_path, ["id", "site", "element", "x", "y", "z", *names, "method"], rows)
+    write_csv(out_path, ["id", "site", "element", "frac_x", "frac_y", "frac_z", *names, "method"], rows)
     return {"crystals": len(dataset.ids), "sites": len(rows)}

@@ -230,12 +230,12 @@ def with_gpa(columns: dict, gpa_columns: list[str]) -> dict:
 def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
                   atom_init: PathLike | None = None, batch_size: int = BATCH, device: str = SETTINGS.device,
                   workers: int = SETTINGS.workers, skip_bad: bool = SETTINGS.skip_bad, chunk: int = 4096,
-                  progress: bool = True, interval: float | None = SETTINGS.interval) -> dict:
+                  progress: bool = True, interval: float | None = SETTINGS.interval, recursive: bool = False) -> dict:
     """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data.
 
     Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays
     bounded however many there are. With skip_bad, unusable crystals are listed in OUT.skipped.csv."""
-    dataset = collect_structures(inputs, skip_bad)
+    dataset = collect_structures(inputs, skip_bad, recursive)
     read = files_read_by(inputs, dataset, model_path, atom_init)
     out_path = output_file(out_path, read)  # before any work
     output_file(skipped_path(out_path), read, "its skipped list (OUT.skipped.csv)")

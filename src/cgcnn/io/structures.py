@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from collections.abc import Iterable, Sequence
@@ -409,34 +410,62 @@ def load_dataset(path: PathLike, targets: Sequence[str] | None = None, id_column
     return dataset
 
 
-def _folder_files(folder: Path):
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_structure_file(p))
+def _folder_files(folder: Path, recursive: bool = False) -> list[Path]:
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    hidden = lambda p: any(part.startswith(".") for part in p.relative_to(folder).parts)  # noqa: E731
+    files = sorted(p for p in found if p.is_file() and is_structure_file(p) and not hidden(p))
     return [p for p in files if p.name != "atom_init.json"]
 
 
-def collect_structures(inputs: Iterable[PathLike], skip_bad: bool = False) -> CrystalDataset:
-    """Unlabelled structures from files, folders of structure files, dataset folders or tables."""
-    ids, items, sources, atom_init, skipped = [], [], [], None, []
+def collect_structures(inputs: Iterable[PathLike], skip_bad: bool = False, recursive: bool = False) -> CrystalDataset:
+    """Unlabelled structures from files, folders of structure files (with `recursive`, their subfolders
+    too), dataset folders or tables. A structure file's id is its name without suffix; where two files
+    would give the same id (a/POSCAR, b/POSCAR), their paths are their ids."""
+    ids, items, sources, atom_init, skipped, from_files = [], [], [], None, [], []
     for item in map(Path, inputs):
+        structure_files = not (item.is_dir() and (item / "id_prop.csv").is_file()) and not _is_table(item)
         if item.is_dir() and (item / "id_prop.csv").is_file():
             part = read_original_layout(item, with_targets=False, skip_bad=skip_bad)
         elif item.is_dir():
-            files = _folder_files(item)
+            files = _folder_files(item, recursive)
             if not files:
-                raise InputError(item, "the folder contains no structure files")
+                raise InputError(item, "the folder contains no structure files" + ("" if recursive else
+                                 " (--recursive searches its subfolders)"))
             part = _files_dataset(files)
             part.atom_init = item / "atom_init.json" if (item / "atom_init.json").is_file() else None
-        elif item.is_file() and item.suffix.lower() in (".csv", ".jsonl") or item.name.endswith(".csv.gz"):
+        elif _is_table(item):
             part = read_table_layout(item, with_targets=False, skip_bad=skip_bad)
         else:
             part = _files_dataset([item])
+        from_files += [structure_files] * len(part.ids)
         ids += part.ids
         items += part.items
         sources += part.sources
         atom_init = atom_init or part.atom_init
         skipped += part.skipped
+    ids = _paths_for_clashing_ids(ids, sources, from_files)
     _check_unique(ids, "inputs")
     return CrystalDataset(ids, items, sources, atom_init=atom_init, skipped=skipped)
+
+
+def _is_table(path: Path) -> bool:
+    return path.is_file() and (path.suffix.lower() in (".csv", ".jsonl") or path.name.endswith(".csv.gz"))
+
+
+def _paths_for_clashing_ids(ids: list, sources: list, from_files: list) -> list:
+    """Ids of structure files that clash take the file's path (relative to the working folder when below
+    it) in place of its name; a frame suffix (`:0`) is kept. Ids from tables and dataset folders stay."""
+    counts: dict = {}
+    for crystal_id in ids:
+        counts[crystal_id] = counts.get(crystal_id, 0) + 1
+    renamed = []
+    for crystal_id, source, is_file in zip(ids, sources, from_files):
+        if counts[crystal_id] > 1 and is_file:
+            path = Path(source)
+            shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+            crystal_id = shown + str(crystal_id)[len(path.stem):] if str(crystal_id).startswith(path.stem) else shown
+        renamed.append(crystal_id)
+    return renamed
 
 
 def _files_dataset(files) -> CrystalDataset:

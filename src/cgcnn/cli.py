@@ -82,6 +82,13 @@ class EmbedRun:
 
 
 @dataclass
+class EvaluateRun:
+    data: str = setting(..., "labelled data: a folder in the original layout or a CSV/JSON table")
+    model: str = setting(..., "shipped model name (see `cgcnn models`), model or ensemble file, or original .pth.tar")
+    out: str | None = setting(None, "also write id, target(s) and prediction(s) to this CSV")
+
+
+@dataclass
 class ScreenRun:
     model: str = setting(..., "a model of formation energy per 5-atom cell (eV/cell)")
     a: list[str] = setting(..., "A-site elements, comma-separated")
@@ -96,7 +103,7 @@ class DemoRun:
     epochs: int | None = setting(None, "override the demo's number of epochs")
 
 
-POSITIONAL = {"data", "inputs"}
+POSITIONAL = {"data", "inputs"}  # given without an option name
 
 
 # ---------------------------------------------------------------- generating a command from dataclasses
@@ -248,6 +255,23 @@ def run_embed(values: dict, progress: bool) -> None:
           f"{values['out']}{skipped}")
 
 
+def run_evaluate(values: dict, progress: bool) -> None:
+    from .apps.evaluate import evaluate_files
+
+    settings, layout = pick(PredictConfig, values), pick(DataLayout, values)
+    result = evaluate_files(values["model"], values["data"], values["out"], targets=layout.targets,
+                            id_column=layout.id_column, structure_column=layout.structure_column,
+                            atom_init=layout.atom_init, batch_size=settings.batch_size, device=settings.device,
+                            workers=settings.workers, skip_bad=settings.skip_bad, progress=progress)
+    skipped = f" ({result['skipped']} skipped)" if result["skipped"] else ""
+    print(f"{values['model']} on {counted(result['n'], 'labelled crystal')} of {values['data']}{skipped}:")
+    if "accuracy" in result:
+        auc = f", ROC-AUC {result['roc_auc']:.3f}" if result["roc_auc"] is not None else ""
+        print(f"  accuracy {result['accuracy']:.3f}{auc}")
+    for column, (name, m) in zip(result.get("label_columns", []), result.get("targets", {}).items()):
+        print(f"  {column} as {name}: MAE {m['mae']:.4g}, RMSE {m['rmse']:.4g}, R² {m['r2']:.3f} ({m['n']:,} labelled)")
+
+
 def run_screen(values: dict, progress: bool) -> None:
     from .apps.perovskites import ANION_MIXTURES, screen
 
@@ -279,6 +303,9 @@ COMMANDS = {
     "embed": Command("write each crystal's vector (the pooled atom vectors that feed the model's last layers)",
                      run_embed, [(ModelInputs, None), (EmbedRun, None),
                                  (PredictConfig, ("batch_size", "device", "workers", "skip_bad"))]),
+    "evaluate": Command("score a model on labelled data (MAE, RMSE, R²; accuracy, ROC-AUC)", run_evaluate,
+                        [(EvaluateRun, None), (DataLayout, None),
+                         (PredictConfig, ("batch_size", "device", "workers", "skip_bad"))]),
     "models": Command("list the trained models shipped with cgcnn (for --model NAME)", run_models),
     "explain": Command("per-site contributions to each prediction (CSV, one row per site)", run_explain,
                        [(ModelInputs, None), (ExplainRun, None)]),

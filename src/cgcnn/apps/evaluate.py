@@ -1,0 +1,77 @@
+"""Scoring a trained model on a labelled dataset: its predictions beside the labels, and the same metrics
+the training report gives its test split (MAE, RMSE, R² per target; accuracy and ROC-AUC for classes)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..config import PathLike
+from ..errors import InputError, NothingUsable
+from ..graphs.featurize import iter_graphs
+from ..io.structures import CrystalDataset, load_dataset
+from ..io.write import output_file, write_skipped
+from ..training.metrics import metrics_for
+from ..training.report import prediction_columns, write_predictions
+from .predict import Predictor, files_read_by, load_model, skipped_path, usable_chunks
+
+log = logging.getLogger(__name__)
+
+
+def labelled_dataset(data: PathLike, predictor: Predictor, targets: Sequence[str] | None, id_column: str,
+                     structure_column: str | None, skip_bad: bool) -> CrystalDataset:
+    """The dataset with one label column per model output: the columns named (by header, or 1, 2, … in an
+    id_prop.csv without one), else those named as the model's targets, else every numeric column; their
+    number must match the model's."""
+    dataset = load_dataset(data, None, id_column, structure_column, skip_bad)
+    assert dataset.targets is not None
+    names = list(targets or []) or [n for n in predictor.target_names if n in dataset.target_names]
+    if names:
+        unknown = [n for n in names if n not in dataset.target_names]
+        if unknown:
+            raise InputError(data, f"no label column {unknown[0]!r}; the columns are {', '.join(dataset.target_names)}")
+        at = [dataset.target_names.index(n) for n in names]
+        dataset.targets, dataset.target_names = dataset.targets[:, at], names
+    wanted = 1 if predictor.is_classifier else len(predictor.target_names)
+    if dataset.targets.shape[1] != wanted:
+        raise InputError(data, f"{dataset.targets.shape[1]} label columns ({', '.join(dataset.target_names)}) for a "
+                         f"model of {wanted} target(s) ({', '.join(predictor.target_names)}); name them with --targets")
+    return dataset
+
+
+def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | None = None, *,
+                   targets: Sequence[str] | None = None, id_column: str = "id", structure_column: str | None = None,
+                   atom_init: PathLike | None = None, batch_size: int = 256, device: str = "cpu", workers: int = 1,
+                   skip_bad: bool = False, progress: bool = True) -> dict:
+    """Predict every labelled crystal of `data` and score the predictions against the labels; with
+    `out_path`, write id, target(s) and prediction(s) as the training run's test_predictions.csv does."""
+    predictor = load_model(model_path, atom_init, device)
+    dataset = labelled_dataset(data, predictor, targets, id_column, structure_column, skip_bad)
+    if out_path is not None:
+        read = files_read_by([data], dataset, model_path, atom_init)
+        out_path = output_file(out_path, read)
+        output_file(skipped_path(out_path), read, "its skipped list (OUT.skipped.csv)")
+    skipped = list(dataset.skipped)
+    graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
+    where = {crystal: k for k, crystal in enumerate(dataset.ids)}
+    ids, values = [], []
+    for chunk_ids, _, chunk in usable_chunks(graphs, dataset, predictor, skipped, skip_bad, 4096):
+        ids += chunk_ids
+        values.append(predictor.predict_graphs(chunk, batch_size))
+    if not ids:
+        raise NothingUsable(data, skipped)
+    assert dataset.targets is not None
+    labels = dataset.targets[[where[i] for i in ids]]
+    outputs = np.concatenate(values)
+    task, names = predictor.model.config.task, predictor.target_names
+    truth = labels[:, 0] if task == "classification" else labels
+    result = {"model": str(model_path), "data": str(data), "label_columns": dataset.target_names,
+              "n": len(ids), "skipped": len(skipped), **metrics_for(task, truth, outputs, names)}
+    if out_path is not None:
+        label_columns = {f"target_{n}" if len(dataset.target_names) > 1 else "target": labels[:, k]
+                         for k, n in enumerate(dataset.target_names)}
+        write_predictions(out_path, ids, prediction_columns(task, names, outputs), label_columns)
+        write_skipped(skipped_path(out_path), skipped)
+    return result

@@ -70,6 +70,10 @@ class ExplainRun:
     out: str = setting(..., "CSV to write: id,site,element,frac_x,frac_y,frac_z (fractional coordinates),"
                        "contribution,method")
     atom_init: str | None = setting(None, "element table for original checkpoints")
+    html: str | None = setting(None, "also write one self-contained HTML page showing each crystal in 3D, its "
+                               "atoms coloured by contribution, and a sortable table of the sites")
+    png: str | None = setting(None, "also write a picture of each crystal (atoms coloured by contribution) into "
+                              "this folder")
 
 
 @dataclass
@@ -236,7 +240,7 @@ def run_explain(values: dict, progress: bool) -> None:
     from .apps.explain import explain_files
 
     report = explain_files(values["model"], values["inputs"], values["out"], values["atom_init"],
-                           recursive=values["recursive"])
+                           recursive=values["recursive"], html=values["html"], png=values["png"])
     print(f"wrote {counted(report['sites'], 'site contribution')} of {counted(report['crystals'], 'crystal')} to "
           f"{values['out']}")
 

@@ -18,11 +18,13 @@ from ..errors import InputError
 from ..graphs.batching import Batch, collate
 from ..graphs.elements import require_elements
 from ..graphs.graph import CrystalGraph, build_graph
-from ..io.crystal import load_crystal
+from ..io.crystal import Crystal, load_crystal
 from ..io.structures import collect_structures
 from ..io.write import output_file, write_csv
 from ..model import CrystalGraphConvNet
-from .predict import files_read_by, load_model
+from ..training.calibration import interval as calibrated_interval
+from .explain_views import crystal_record, write_page, write_pngs
+from .predict import Predictor, files_read_by, load_model
 
 EXACT, APPROXIMATE = "exact (linear pooling)", "gradient x deviation (approximate)"
 
@@ -56,19 +58,23 @@ def contributions(model: CrystalGraphConvNet, graphs: list[CrystalGraph]) -> tup
 
 
 def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
-                  atom_init: PathLike | None = None, recursive: bool = False) -> dict:
+                  atom_init: PathLike | None = None, recursive: bool = False, html: PathLike | None = None,
+                  png: PathLike | None = None) -> dict:
     """One CSV row per site: id, site, element, fractional x y z, contribution(s), method (an ensemble's
-    contributions are its members' mean)."""
+    contributions are its members' mean). `html`: also a page that shows them (apps.explain_views);
+    `png`: a folder for a picture of each crystal."""
     from pymatgen.core import Element
 
     dataset = collect_structures(inputs, recursive=recursive)
-    out_path = output_file(out_path, files_read_by(inputs, dataset, model_path, atom_init))  # before any work
+    read = files_read_by(inputs, dataset, model_path, atom_init)
+    out_path = output_file(out_path, read)  # before any work
+    html = output_file(html, read, "--html") if html is not None else None
     predictor = load_model(model_path, atom_init or dataset.atom_init)
     model = predictor.model
     if model.config.task != "regression":
         raise InputError(model_path, "site contributions are defined for regression models")
     names = ["contribution"] + [f"contribution_{n}" for n in predictor.target_names[1:]]
-    rows = []
+    rows, records = [], []
     for crystal_id, item, source in zip(dataset.ids, dataset.items, dataset.sources):
         crystal = load_crystal(item, source)
         graph = build_graph(crystal, predictor.params, source)
@@ -77,8 +83,28 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         found = [contributions(member, [graph]) for member in predictor.models]
         shares, method = torch.stack([f[0].detach() for f in found]).mean(0), found[0][1]
         frac = np.linalg.solve(np.asarray(crystal.lattice).T, np.asarray(crystal.cart_coords).T).T
-        for site, (z, xyz, share) in enumerate(zip(crystal.atomic_numbers, frac, shares.numpy())):
-            rows.append([crystal_id, site, Element.from_Z(int(z)).symbol, *(f"{v:.6f}" for v in xyz),
-                         *(f"{v:.6g}" for v in share), method])
+        elements = [Element.from_Z(int(z)).symbol for z in crystal.atomic_numbers]
+        for site, (element, xyz, share) in enumerate(zip(elements, frac, shares.numpy())):
+            rows.append([crystal_id, site, element, *(f"{v:.6f}" for v in xyz), *(f"{v:.6g}" for v in share),
+                         method])
+        if html is not None or png is not None:
+            records.append(_record(predictor, crystal_id, crystal, elements, graph, shares[:, 0].numpy()))
     write_csv(out_path, ["id", "site", "element", "frac_x", "frac_y", "frac_z", *names, "method"], rows)
-    return {"crystals": len(dataset.ids), "sites": len(rows)}
+    unit = predictor.units[0]
+    if html is not None:
+        write_page(html, records, predictor.target_names[0], unit, str(model_path))
+    pictures = write_pngs(png, records, predictor.target_names[0], unit) if png is not None else []
+    return {"crystals": len(dataset.ids), "sites": len(rows), "pictures": len(pictures)}
+
+
+def _record(predictor: Predictor, crystal_id: str, crystal: Crystal, elements: list[str], graph: CrystalGraph,
+            shares: np.ndarray) -> dict:
+    """The page's record of a crystal: its sites and contributions, prediction and (if calibrated) 90 %
+    interval."""
+    values, spread = predictor.predict_graphs_spread([graph])
+    interval = None
+    if predictor.metadata.get("calibration"):
+        lower, upper = calibrated_interval(predictor.metadata["calibration"], values, spread, 0.9)
+        interval = (float(lower[0, 0]), float(upper[0, 0]))
+    return crystal_record(crystal_id, elements, np.asarray(crystal.cart_coords), np.asarray(crystal.lattice),
+                          shares, float(values[0, 0]), interval)

@@ -1,0 +1,60 @@
+"""`cgcnn explain --html/--png`: the page is loaded in a real browser (headless Chromium, Debian's
+`chromium`; .ci/run installs it), which must draw every atom, show the structure in its screenshot and log
+no console error; the PNGs are real pictures."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import embedded_rows, write_table
+from matplotlib.image import imread
+
+from cgcnn.apps.explain import explain_files
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def browser(page, *args):
+    """(stdout, console lines) of headless Chromium on a local page."""
+    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--enable-logging=stderr", "--v=0", *args, page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    return done.stdout, [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("explained")
+    rows = embedded_rows(4) + [{"id": "a/POSCAR</script>", "cif": embedded_rows(5)[4]["cif"]}]  # a hostile id
+    table = write_table(folder / "crystals.csv", rows, ["id", "cif"])
+    report = explain_files("formation-energy", [table], folder / "sites.csv", html=folder / "page.html",
+                           png=folder / "pictures")
+    return folder, report
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; CI installs it)")
+def test_the_page_renders_every_atom_in_a_browser(explained):
+    folder, report = explained
+    page = folder / "page.html"
+    text = page.read_text()
+    assert "<script src" not in text and "http" not in text.replace("http://www.w3.org/2000/svg", "")  # offline
+    dom, console = browser(page, "--dump-dom")
+    assert console == []  # no error (nor any message) in the console
+    assert dom.count("<circle") == report["sites"]  # every atom drawn by the page's script
+    assert dom.count("<tr>") == report["sites"] + 1  # the table: a header and a row per site
+    assert "a/POSCAR&lt;/script&gt;" in dom  # the id shown as text, not run
+    _, console = browser(page, f"--screenshot={folder / 'shot.png'}", "--window-size=1100,900")
+    assert console == []
+    shot = imread(folder / "shot.png")[..., :3]
+    bluish = (shot[..., 2] - shot[..., 0] > 0.2).sum()  # atoms with negative contributions are blue
+    assert bluish > 2000, "the screenshot shows no coloured atoms"
+
+
+def test_pictures_of_each_crystal(explained):
+    folder, report = explained
+    pictures = sorted((folder / "pictures").iterdir())
+    assert report["pictures"] == len(pictures) == 5
+    assert "a_POSCAR_script.png" in [p.name for p in pictures]  # a safe file name from any id
+    image = imread(pictures[0])[..., :3]
+    assert image.shape[0] > 300 and np.std(image) > 0.05  # not blank

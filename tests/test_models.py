@@ -61,3 +61,21 @@ def test_models_command_lists_them(capsys):
     code, out, _ = run_cli(["models"], capsys)
     assert code == 0
     assert all(name in out for name in NAMED)
+
+
+def test_predictions_as_a_frame_and_a_readable_model():
+    from pymatgen.core import Structure
+    from conftest import embedded_rows
+
+    from cgcnn import load_model
+
+    model = load_model("bulk-modulus")
+    structures = [Structure.from_str(r["cif"], fmt="cif") for r in embedded_rows(3)]
+    frame = model.predict(structures, as_frame=True)
+    values, spread = model.predict_spread(structures)
+    assert list(frame.columns) == ["prediction", "std", "prediction_GPa"] and len(frame) == 3
+    np.testing.assert_allclose(frame["prediction"], values[:, 0])
+    np.testing.assert_allclose(frame["prediction_GPa"], 10 ** values[:, 0])
+    text = repr(model)
+    assert text.startswith("<cgcnn model: regression of log10_K_VRH [log10(GPa)]; ensemble of 3;")
+    assert "trained on 1,915 crystals" in text and "test mae 0.0412" in text

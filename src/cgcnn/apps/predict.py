@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import json
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,8 +26,8 @@ from ..model import models_from_file
 from ..training.calibration import interval as calibrated_interval
 from ..training.domain import flags as domain_flags
 from ..training.report import format_value, prediction_columns, value_columns
-from ..training.run_folder import CHECKPOINT, RUN_FILES
-from ..model.catalogue import resolve_model, target_units
+from ..training.run_folder import CHECKPOINT, METRICS, RUN_FILES
+from ..model.catalogue import resolve_model, shipped_models, target_units
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,30 @@ class Predictor:
     def is_ensemble(self) -> bool:
         return len(self.models) > 1
 
-    def predict(self, structures: Any, batch_size: int = BATCH) -> np.ndarray:
-        """pymatgen Structures or ASE Atoms → (n, n_targets) values, or (n, n_classes) probabilities."""
-        return self.predict_spread(structures, batch_size)[0]
+    def predict(self, structures: Any, batch_size: int = BATCH, as_frame: bool = False) -> Any:
+        """pymatgen Structures or ASE Atoms → (n, n_targets) values, or (n, n_classes) probabilities; with
+        as_frame, a pandas DataFrame with the columns of `cgcnn predict` (std for an ensemble, GPa beside
+        log10 moduli), one row per structure."""
+        values, spread = self.predict_spread(structures, batch_size)
+        if not as_frame:
+            return values
+        import pandas as pd
+
+        return pd.DataFrame(self.columns(values, spread))
+
+    def __repr__(self) -> str:
+        config, meta = self.model.config, self.metadata
+        units = [f"{name} [{unit}]" if unit else name for name, unit in zip(self.target_names, self.units)]
+        parts = [f"{config.task} of {', '.join(units)}",
+                 f"ensemble of {len(self.models)}" if self.is_ensemble else "single model",
+                 f"{config.conv} convolutions ×{config.n_conv}, {config.pooling} pooling, radius {config.radius} Å"]
+        if meta.get("n_train"):
+            parts.append(f"trained on {meta['n_train']:,} crystals")
+        if meta.get("fine_tuned_from"):
+            parts.append(f"fine-tuned from {meta['fine_tuned_from']['model']}")
+        if meta.get("test"):
+            parts.append("test " + ", ".join(f"{k} {v:.4g}" for k, v in meta["test"].items()))
+        return f"<cgcnn model: {'; '.join(parts)}>"
 
     def predict_spread(self, structures: Any, batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
         """(mean, standard deviation over the ensemble's members; zeros for a single model)."""
@@ -211,8 +233,26 @@ class Predictor:
 def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = "cpu") -> Predictor:
     """Load a shipped model by name (see `cgcnn models`, or `cgcnn.shipped_models()`), a cgcnn model or
     ensemble file, or an original CGCNN `.pth.tar` (with its element table `atom_init`)."""
-    models, names, metadata = models_from_file(resolve_model(path), atom_init)
-    return Predictor(models, names, metadata, device, target_units(path, names))
+    resolved = resolve_model(path)
+    models, names, metadata = models_from_file(resolved, atom_init)
+    return Predictor(models, names, {**metadata, **_test_summary(path, resolved)}, device, target_units(path, names))
+
+
+def _test_summary(path: PathLike, resolved: Path) -> dict:
+    """Training size and test metrics, where known: a shipped model's catalogue entry, or the test report of
+    the run folder the file is in (shown by the Predictor's repr)."""
+    entry = shipped_models().get(str(path)) if not Path(path).exists() else None
+    if entry:
+        return {"n_train": entry["n_train"], "test": entry["test"]}
+    report = resolved.parent / METRICS
+    if not report.is_file():
+        return {}
+    try:
+        result = json.loads(report.read_text())
+        keys = ("accuracy", "roc_auc") if "accuracy" in result["test"] else ("mae", "rmse", "r2")
+        return {"n_train": result["n_train"], "test": {k: result["test"][k] for k in keys if k in result["test"]}}
+    except (ValueError, KeyError, TypeError):  # an unreadable report only costs the summary
+        return {}
 
 
 def with_gpa(columns: dict, gpa_columns: list[str]) -> dict:

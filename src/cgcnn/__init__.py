@@ -10,7 +10,8 @@ predictions, embed crystals (`Predictor.embed`, `embed_files`), screen perovskit
 from .model.catalogue import shipped_models
 from .apps.embed import embed_files
 from .apps.explain import explain_files
-from .apps.predict import Predictor, load_model, predict_files
+from .apps.predict import Predictor, load_model
+from .apps.screening import predict_files
 from .config import GraphConfig, ModelConfig, PredictConfig, TrainConfig
 from .errors import CgcnnError, InputError
 from .graphs import build_graph, featurize

@@ -60,7 +60,11 @@ class ModelInputs:
 
 @dataclass
 class PredictRun:
-    out: str = setting(..., "CSV to write: id,prediction[,...]")
+    out: str = setting(..., "CSV to write: id,prediction[,...]; written chunk by chunk to OUT.partial, so that "
+                       "the same command resumes a killed run")
+    resume: bool = setting(False, "insist on resuming: continue OUT.partial (or a finished OUT), never start over")
+    shard: str | None = setting(None, "I/N: predict only the I-th of N equal blocks of the inputs (0-based), e.g. "
+                                "one task of a SLURM array; the outputs, joined in order of I, are one run's")
     atom_init: str | None = setting(None, "element table for original checkpoints (default: the data's, else "
                                     "the original's)")
 
@@ -214,17 +218,34 @@ def run_featurize(values: dict, progress: bool) -> None:
 
 
 def run_predict(values: dict, progress: bool) -> None:
-    from .apps.predict import predict_files, skipped_path
+    from .apps.predict import skipped_path
+    from .apps.screening import predict_files
+    from .training.distributed import launched_rank
 
     settings = pick(PredictConfig, values)
     report = predict_files(values["model"], values["inputs"], values["out"], values["atom_init"],
                            settings.batch_size, settings.device, settings.workers, settings.skip_bad,
-                           progress=progress, interval=settings.interval, recursive=values["recursive"])
+                           progress=progress, interval=settings.interval, recursive=values["recursive"],
+                           resume=True if values["resume"] else None, shard=shard_option(values["shard"]))
     skipped = f"; {report['skipped']} skipped, see {skipped_path(values['out'])}" if report["skipped"] else ""
-    print(f"wrote {counted(report['predicted'], 'prediction')} to {values['out']}{skipped}")
+    if launched_rank() != 0:  # under torchrun the first process speaks for all
+        return
+    resumed = f" ({report['resumed']:,} of them by an earlier run)" if report.get("resumed") else ""
+    print(f"wrote {counted(report['predicted'], 'prediction')}{resumed} to {values['out']}{skipped}")
     if report["out_of_domain"]:
         print(f"warning: {report['out_of_domain']} of {report['predicted']} crystals are unlike the model's training "
               "crystals (ood = 1): their predictions are less reliable", file=sys.stderr)
+
+
+def shard_option(text: str | None) -> tuple[int, int] | None:
+    """'2/8' → (2, 8)."""
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise CgcnnError(f"--shard takes I/N, e.g. 0/4, not {text!r}") from None
+    return index, count
 
 
 def run_models(values: dict, progress: bool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import ctypes
 import json
 import logging
@@ -18,14 +17,13 @@ from ..config import PathLike, PredictConfig
 from ..errors import CgcnnError, InputError
 from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.elements import require_elements
-from ..graphs.featurize import build_graphs, iter_graphs
+from ..graphs.featurize import build_graphs
 from ..graphs.graph import CrystalGraph
-from ..io.structures import CrystalDataset, collect_structures, files_read, to_structure
-from ..io.write import atomic_path, output_file, write_skipped
+from ..io.structures import CrystalDataset, files_read, to_structure
 from ..model import models_from_file
 from ..training.calibration import interval as calibrated_interval
 from ..training.domain import flags as domain_flags
-from ..training.report import format_value, prediction_columns, value_columns
+from ..training.report import prediction_columns, value_columns
 from ..training.run_folder import CHECKPOINT, METRICS, RUN_FILES
 from ..model.catalogue import resolve_model, shipped_models, target_units
 
@@ -267,49 +265,6 @@ def with_gpa(columns: dict, gpa_columns: list[str]) -> dict:
     return out
 
 
-def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
-                  atom_init: PathLike | None = None, batch_size: int = BATCH, device: str = SETTINGS.device,
-                  workers: int = SETTINGS.workers, skip_bad: bool = SETTINGS.skip_bad, chunk: int = 4096,
-                  progress: bool = True, interval: float | None = SETTINGS.interval, recursive: bool = False) -> dict:
-    """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data.
-
-    Crystals stream through in chunks of `chunk` (graphs built on `workers` processes), so memory stays
-    bounded however many there are. With skip_bad, unusable crystals are listed in OUT.skipped.csv."""
-    dataset = collect_structures(inputs, skip_bad, recursive)
-    read = files_read_by(inputs, dataset, model_path, atom_init)
-    out_path = output_file(out_path, read)  # before any work
-    output_file(skipped_path(out_path), read, "its skipped list (OUT.skipped.csv)")
-    predictor = load_model(model_path, atom_init or dataset.atom_init, device)
-    config = predictor.model.config
-    if interval is not None:
-        predictor.require_calibration(model_path)
-    placeholder = np.zeros((1, config.n_outputs))
-    with_domain = bool(predictor.metadata.get("domain"))
-    header = ["id", *predictor.columns(placeholder, placeholder, interval), *(["ood"] if with_domain else [])]
-    flagged = 0
-    skipped, written = list(dataset.skipped), 0
-    graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
-    with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        handle.write(f"# {predictor.describe(interval)}\n")  # what the columns hold: pandas reads it with comment="#"
-        writer.writerow(header)
-        for ids, sources, batch in usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
-            values, spread, vectors = predictor.predict_graphs_full(batch, batch_size)
-            keep = _finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
-            ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
-            columns = predictor.columns(values, spread, interval)
-            ood = predictor.out_of_domain([batch[k] for k in keep], vectors[keep])
-            if ood is not None:
-                columns["ood"] = ood
-                flagged += int(ood.sum())
-            writer.writerows([format_value(v) for v in row] for row in zip(ids, *columns.values()))
-            written += len(ids)
-            release_freed_memory()
-    write_skipped(skipped_path(out_path), skipped)
-    log.debug("wrote %d predictions to %s", written, out_path)  # the command line says it once
-    return {"predicted": written, "skipped": len(skipped), "out_of_domain": flagged if with_domain else None}
-
-
 def files_read_by(inputs: Sequence[PathLike], dataset: CrystalDataset, model_path: PathLike,
                   atom_init: PathLike | None) -> list[Path]:
     """What a command with a model must never write over: the structures and tables it reads, the model,
@@ -328,7 +283,7 @@ def non_finite_error(source: PathLike) -> InputError:
                       "cannot be used for this crystal")
 
 
-def _finite_or_skipped(values: np.ndarray, spread: np.ndarray, ids: list, sources: list, skipped: list,
+def finite_or_skipped(values: np.ndarray, spread: np.ndarray, ids: list, sources: list, skipped: list,
                        skip_bad: bool) -> list[int]:
     """Rows to keep; a non-finite prediction raises, or with skip_bad is listed as skipped."""
     ok = finite_rows(values, spread)

@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 from pathlib import Path
 
 from ..config import PathLike
@@ -143,3 +144,77 @@ def output_file(out: PathLike, inputs: Iterable[PathLike] = (), option: str = "-
     if target.parent.exists() and not target.parent.is_dir():
         raise InputError(target.parent, "is not a folder (a file is in the way)")
     return target if path.is_symlink() else path
+
+
+class ChunkedCsv:
+    """A long CSV written chunk by chunk, each chunk whole, so that a killed run can be resumed.
+
+    Rows go to PATH.partial; each `append` writes complete lines and syncs them to disk; `finish` renames
+    the partial file onto PATH. The first lines (`head`: a comment and the header) say what the rows hold.
+    `open(resume=...)` finds an earlier partial file (or, asked to resume, a finished PATH) with the same
+    head, drops a line cut short by the kill, and returns the ids (first column) already written; with
+    another head it starts over, or with resume=True refuses."""
+
+    def __init__(self, path: PathLike, head: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.head = [line.rstrip("\n") for line in head]
+        self.handle: Any = None
+
+    def open(self, resume: bool | None = None) -> set[str]:
+        """Start or continue; resume=None continues a matching partial file quietly, True insists."""
+        ensure_folder(self.path.parent)
+        written: set[str] = set()
+        keep = False
+        if self.partial.is_file() and resume is not False:
+            written = self._written(self.partial, insist=bool(resume))
+            keep = self._head_matches(self.partial)
+        elif resume and self.path.is_file():  # a finished file, resumed: it becomes the partial one again
+            written, keep = self._written(self.path, insist=True), True
+            os.replace(self.path, self.partial)
+        elif resume:
+            raise InputError(self.path, "nothing to resume: neither this file nor its .partial exists")
+        if not keep:
+            self.partial.write_text("\n".join(self.head) + "\n")
+        self.handle = open(self.partial, "a", newline="")
+        return written
+
+    def _head_matches(self, source: Path) -> bool:
+        with open(source, newline="") as handle:
+            return [handle.readline().rstrip("\n") for _ in self.head] == self.head
+
+    def _written(self, source: Path, insist: bool) -> set[str]:
+        import csv
+
+        if not self._head_matches(source):
+            if insist:
+                raise InputError(source, "was written by another command (other model, columns or options): "
+                                 "remove it, or run without --resume to start over")
+            return set()
+        text = source.read_text()
+        complete = text[: text.rfind("\n") + 1]  # a line cut short by the kill is dropped
+        if len(complete) != len(text):
+            with open(source, "r+") as handle:
+                handle.truncate(len(complete.encode()))
+        rows = csv.reader(complete.splitlines()[len(self.head):])
+        return {row[0] for row in rows if row}
+
+    def append(self, rows: Iterable[Sequence]) -> None:
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        self.handle.write(buffer.getvalue())
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def finish(self) -> Path:
+        self.close()
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None

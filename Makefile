@@ -1,13 +1,14 @@
 # make setup: create .venv and install cgcnn with its test extras (idempotent)
 # make demo:  set up, then train on the embedded data and report (about 5 minutes on 2 cores)
-# make test:  set up, then type-check the package (mypy) and run the whole test suite
+# make test:  set up, then type-check the package (mypy), build the docs site and run the whole test suite
+# make docs:  build the documentation site into site/ (warnings are errors)
 # make accuracy: the accuracy benchmark on ../shared/data (hours on 2 CPU cores; resumable, see docs/RESULTS.md)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup demo test clean benchmark accuracy
+.PHONY: setup demo test docs clean benchmark accuracy
 
 setup: $(STAMP)
 
@@ -22,10 +23,15 @@ demo: setup
 
 test: setup
 	$(PY) -m mypy
+	$(MAKE) --no-print-directory docs
 	$(PY) -m pytest -q
 
+docs: setup
+	$(PY) -c "from cgcnn.cli import reference_markdown; open('docs/cli.md', 'w').write(reference_markdown() + '\n')"
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache site
 
 benchmark: setup
 	$(PY) benchmarks/speed.py

@@ -219,7 +219,7 @@ def multitask_lines() -> tuple[list[str], dict]:
     runs = {name: json.loads((folder / name / "test_metrics.json").read_text())
             for name in ["three-targets", "five-targets-sparse", *[f"single-{t}" for t in MP_TARGETS + MODULI]]
             if (folder / name / "test_metrics.json").is_file()}
-    lines = [f"| target | labelled test crystals | alone | with the other two MP targets | all five (moduli sparse) |",
+    lines = ["| target | labelled test crystals | alone | with the other two MP targets | all five (moduli sparse) |",
              "|---|---:|---:|---:|---:|"]
     for target in MP_TARGETS + MODULI:
         def mae(name: str) -> str:

@@ -404,3 +404,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def reference_markdown() -> str:
+    """The command-line reference (docs/cli.md), generated from the same fields as the parser."""
+    import typing
+
+    lines = ["# Command-line reference", "", "Generated from the settings dataclasses that the parser is built "
+             "from (`cgcnn.cli.reference_markdown`). Global options, before or after the command: `-v` (log "
+             "what happens), `--no-progress`.", ""]
+    for name, command in COMMANDS.items():
+        lines += [f"## cgcnn {name}", "", command.help[0].upper() + command.help[1:] + ".", ""]
+        rows = []
+        for cls, chosen in command.parts:
+            hints = typing.get_type_hints(cls)
+            for f in fields(cls):
+                if (chosen is None and f.metadata.get("cli", True)) or (chosen and f.name in chosen):
+                    default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+                    shown = "required" if default is ... else f"`{default}`"
+                    option = f.name.upper() if f.name in POSITIONAL else f"`{option_name(f)}`"
+                    kind = _type_text(hints[f.name])
+                    rows.append(f"| {option} | {kind} | {shown} | {f.metadata.get('help', '')} |")
+        lines += ["| option | type | default | meaning |", "|---|---|---|---|", *rows, ""] if rows else []
+    return "\n".join(lines)
+
+
+def _type_text(hint: Any) -> str:
+    """`Literal['a', 'b']` → 'a / b', `int | None` → 'int', `list[float]` → 'floats' (for the reference)."""
+    import typing
+
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return " / ".join(map(str, args))
+    if origin is list:
+        return f"{_type_text(args[0])}s"
+    if args and origin is not None:
+        return _type_text(args[0])
+    return getattr(hint, "__name__", str(hint))

@@ -1,0 +1,2 @@
+"""What users run with a trained model: predict (and at screening scale), evaluate, embed, explain, screen
+perovskites, the demo."""

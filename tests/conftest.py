@@ -1,4 +1,5 @@
 import itertools
+import os
 import warnings
 from pathlib import Path
 
@@ -6,15 +7,29 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-TINY = SHARED / "mp-tiny100"
-ORIGINAL = SHARED / "original-cgcnn"
+# the project's large data sets, beside a developer's clone (CGCNN_SHARED_DATA=/none: test as a user's clone)
+SHARED = Path(os.environ.get("CGCNN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = ROOT / "tests" / "data"  # small real sets every clone has (tests/data/README.md: origin, licence)
+TINY = DATA / "mp-tiny100"
+ORIGINAL = DATA / "original-cgcnn"
+PRETRAINED = SHARED / "original-cgcnn" / "pretrained"
+WHERE = {PRETRAINED: "the original published CGCNN models (github txie-93/cgcnn, MIT) are not shipped; copy "
+                     "them to ../shared/data/original-cgcnn/pretrained beside the clone to run this test"}
 
 
 def need(path: Path) -> Path:
+    """`path`, or skip the test saying where the data comes from."""
     if not path.exists():
-        pytest.skip(f"{path} not available")
+        reason = next((why for root, why in WHERE.items() if path == root or root in path.parents), None)
+        pytest.skip(reason or f"{path} not available (the project's data sets live in ../shared/data beside "
+                    "the clone; see its README)")
     return path
+
+
+@pytest.fixture
+def pretrained():
+    """The folder of the 8 original published models (skipped where absent: they are not shipped)."""
+    return need(PRETRAINED)
 
 
 @pytest.fixture

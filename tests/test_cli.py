@@ -98,7 +98,7 @@ def test_element_missing_from_the_table(tiny100, tmp_path, capsys):
 
 
 def test_bad_prediction_input(tmp_path, capsys, original):
-    model = original / "pretrained" / "band-gap.pth.tar"
+    model = "band-gap"
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli(["predict", "--model", model, "--out", tmp_path / "p.csv", tmp_path / "empty"], capsys)
     assert code == 2 and "empty: the folder contains no structure files" in err
@@ -108,9 +108,9 @@ def test_bad_prediction_input(tmp_path, capsys, original):
     assert not (tmp_path / "p.csv").exists()
 
 
-def test_predict_with_original_checkpoints(tiny100, original, tmp_path, capsys):
+def test_predict_with_original_checkpoints(tiny100, original, pretrained, tmp_path, capsys):
     out_default, out_given = tmp_path / "a.csv", tmp_path / "b.csv"
-    model = original / "pretrained" / "formation-energy-per-atom.pth.tar"
+    model = pretrained / "formation-energy-per-atom.pth.tar"
     assert run_cli(["predict", "--model", model, "--out", out_default, tiny100], capsys)[0] == 0
     assert run_cli(["predict", "--model", model, "--out", out_given, "--atom-init", original / "atom_init.json",
                     tiny100], capsys)[0] == 0
@@ -121,7 +121,7 @@ def test_predict_with_original_checkpoints(tiny100, original, tmp_path, capsys):
     mae = sum(abs(float(r["prediction"]) - truth[r["id"]]) for r in rows) / len(rows)
     assert mae < 0.15  # the published model on Materials Project crystals
 
-    classifier = original / "pretrained" / "semi-metal-classification.pth.tar"
+    classifier = pretrained / "semi-metal-classification.pth.tar"
     assert run_cli(["predict", "--model", classifier, "--out", tmp_path / "c.csv",
                     original / "sample-classification"], capsys)[0] == 0
     rows = list(read_predictions(tmp_path / "c.csv"))

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ORIGINAL, embedded_rows, need, write_table
+from conftest import PRETRAINED, embedded_rows, need, write_table
 from test_cli import run_cli
 
 from cgcnn import ModelConfig, TrainConfig, load_model, train
@@ -111,7 +111,7 @@ def test_fine_tuning_our_run_folder_and_an_original_checkpoint(tmp_path):
     assert result["fine_tuned_from"]["file"].endswith("best.pt")
     assert model_from_file(tmp_path / "second" / "best.pt")[0].config.atom_fea_len == 16  # the source's size
 
-    original = need(ORIGINAL / "pretrained" / "formation-energy-per-atom.pth.tar")
+    original = need(PRETRAINED / "formation-energy-per-atom.pth.tar")
     result = train(table, tmp_path / "third", cfg=TrainConfig(**QUICK), progress=False, init_from=original)
     model = model_from_file(tmp_path / "third" / "best.pt")[0]
     assert (model.config.n_conv, model.config.h_fea_len) == (4, 32)  # the original published model's sizes

@@ -134,10 +134,10 @@ def test_skip_bad_leaves_it_out_and_says_why(tiny100, tmp_path, capsys, case):
     assert f'"{BAD}"' not in split or case in ("file without an id", "duplicate id")
 
 
-def test_skip_bad_in_prediction(tiny100, tmp_path, capsys, original):
+def test_skip_bad_in_prediction(tiny100, tmp_path, capsys):
     data = tiny_dataset(tiny100, tmp_path / "data")
     (data / "5.cif").write_text("garbage")
-    model = original / "pretrained" / "formation-energy-per-atom.pth.tar"
+    model = "formation-energy"
     code, out, err = run_cli(["predict", "--model", model, "--out", tmp_path / "p.csv", data], capsys)
     assert code == 2 and "5.cif: cannot read" in err and not (tmp_path / "p.csv").exists()
     code, out, err = run_cli(["predict", "--model", model, "--out", tmp_path / "p.csv", "--skip-bad", data], capsys)

@@ -93,10 +93,10 @@ def original_dense_prediction(structure, checkpoint, table):
     return float(out[0] * checkpoint["normalizer"]["std"] + checkpoint["normalizer"]["mean"])
 
 
-def test_original_checkpoints_match_the_original_algorithm(tiny100, original):
+def test_original_checkpoints_match_the_original_algorithm(tiny100, original, pretrained):
     table = table_to_tensor(load_table_file(original / "atom_init.json"))
     structures = [read_cif(tiny100 / f"{k}.cif") for k in (0, 17, 20, 30, 42, 58, 77, 93)]
-    models = sorted((original / "pretrained").glob("*.pth.tar"))
+    models = sorted(pretrained.glob("*.pth.tar"))
     assert len(models) == 8
     for path in models:
         predictor = load_model(path, original / "atom_init.json")

@@ -420,7 +420,7 @@ def reference_markdown() -> str:
             hints = typing.get_type_hints(cls)
             for f in fields(cls):
                 if (chosen is None and f.metadata.get("cli", True)) or (chosen and f.name in chosen):
-                    default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+                    default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc, operator]
                     shown = "required" if default is ... else f"`{default}`"
                     option = f.name.upper() if f.name in POSITIONAL else f"`{option_name(f)}`"
                     kind = _type_text(hints[f.name])

@@ -16,7 +16,7 @@ from ..config import PathLike
 from ..errors import CgcnnError
 from ..graphs.featurize import iter_graphs
 from ..io.structures import CrystalDataset, collect_structures
-from ..io.write import ChunkedCsv, atomic_path, output_file, write_skipped
+from ..io.write import ChunkedCsv, atomic_path, output_file, raise_if_full, write_skipped
 from ..training import distributed
 from ..training.report import format_value
 from .predict import (BATCH, SETTINGS, Predictor, finite_or_skipped, files_read_by, load_model,
@@ -106,6 +106,9 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             output.append([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()
+    except OSError as exc:  # a full disk: the rows so far stay in OUT.partial for a resume
+        raise_if_full(exc, out_path)
+        raise
     finally:
         output.close()
     output.finish()

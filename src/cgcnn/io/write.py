@@ -87,12 +87,17 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except OSError as exc:
-        if exc.errno in NO_SPACE:
-            raise InputError(path, f"cannot write: {os.strerror(exc.errno)}; the previous file, if any, is "
-                             "unchanged") from None
+        raise_if_full(exc, path)
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def raise_if_full(exc: OSError, path: Path) -> None:
+    """A full disk or quota as one clear error naming the file being written."""
+    if exc.errno in NO_SPACE:
+        raise InputError(path, f"cannot write: {os.strerror(exc.errno)}; the previous file, if any, is "
+                         "unchanged") from None
 
 
 def write_text(path: PathLike, text: str) -> None:
@@ -164,6 +169,7 @@ class ChunkedCsv:
     def open(self, resume: bool | None = None) -> set[str]:
         """Start or continue; resume=None continues a matching partial file quietly, True insists."""
         ensure_folder(self.path.parent)
+        remove_orphaned_temporaries(self.path.parent, self.path.name)
         written: set[str] = set()
         keep = False
         if self.partial.is_file() and resume is not False:

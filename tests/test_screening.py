@@ -76,3 +76,60 @@ def test_two_torchrun_processes_write_what_one_does(table, reference, tmp_path):
     assert (tmp_path / "p.csv").read_text() == reference
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]  # the parts are gone
     assert done.stdout.count("wrote 120 predictions") == 1  # said once, by the first process
+
+
+def test_many_frame_files_are_read_lazily_and_predict_as_structures_do(tmp_path):
+    """An extxyz trajectory and an ASE database are listed without reading their structures; each frame is
+    read when its graph is built, and predicts exactly what the same structure does."""
+    import ase.db
+    import ase.io
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from cgcnn import load_model
+    from cgcnn.io.streams import Frame
+    from cgcnn.io.structures import collect_structures
+
+    structures = [Structure.from_str(r["cif"], fmt="cif") for r in embedded_rows(30)]
+    frames = [AseAtomsAdaptor.get_atoms(s) for s in structures]
+    ase.io.write(tmp_path / "many.extxyz", frames, format="extxyz")
+    with ase.db.connect(tmp_path / "some.db") as db:
+        for atoms in frames[:5]:
+            db.write(atoms)
+    listed = collect_structures([tmp_path / "many.extxyz", tmp_path / "some.db"])
+    assert all(isinstance(item, Frame) for item in listed.items)  # nothing read yet
+    assert listed.ids[:2] == ["many:0", "many:1"] and listed.ids[30:32] == ["some:1", "some:2"]
+
+    report = predict_files(MODEL, [tmp_path / "many.extxyz", tmp_path / "some.db"], tmp_path / "p.csv",
+                           progress=False, workers=2)
+    assert report["predicted"] == 35
+    rows = [line.split(",") for line in (tmp_path / "p.csv").read_text().splitlines()[2:]]
+    expected = load_model(MODEL).predict(structures)[:, 0]
+    got = [float(r[1]) for r in rows]
+    assert got[30:] == pytest.approx(expected[:5], abs=2e-5)
+    assert got[:30] == pytest.approx(expected, abs=1e-3)  # extxyz keeps 8 decimals of each coordinate
+
+
+def test_a_table_of_structures_is_listed_record_by_record(table, reference, tmp_path, capsys):
+    """A CSV of embedded CIFs keeps only where each record is; predicting from it is predicting the
+    structures; a broken table is one clear error."""
+    from test_cli import run_cli
+
+    from cgcnn.io.streams import Frame
+    from cgcnn.io.structures import collect_structures
+
+    listed = collect_structures([table])
+    assert len(listed.ids) == 120 and all(isinstance(item, Frame) for item in listed.items)
+    import pandas as pd
+
+    pd.read_csv(table).to_parquet(tmp_path / "crystals.parquet", row_group_size=50)  # three row groups
+    assert all(isinstance(item, Frame) for item in collect_structures([tmp_path / "crystals.parquet"]).items)
+    predict_files(MODEL, [tmp_path / "crystals.parquet"], tmp_path / "from-parquet.csv", progress=False, workers=2)
+    assert (tmp_path / "from-parquet.csv").read_text() == reference
+    lines = table.read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "utf16.csv").write_text("".join(lines), encoding="utf-16")
+    code, _, err = run_cli(["predict", "--model", MODEL, "--out", tmp_path / "p.csv", tmp_path / "utf16.csv"], capsys)
+    assert code == 2 and "is UTF-16 text" in err
+    (tmp_path / "ragged.csv").write_text("id,cif\nx,1,2\n")
+    code, _, err = run_cli(["predict", "--model", MODEL, "--out", tmp_path / "p.csv", tmp_path / "ragged.csv"], capsys)
+    assert code == 2 and "ragged.csv: id 'x': 3 cells where the header has 2" in err

@@ -132,8 +132,17 @@ def _as_pymatgen_reads(frac: np.ndarray) -> np.ndarray:
 
 def load_crystal(item: Any, source: PathLike) -> Crystal:
     """A Crystal from a path, embedded text (a str), a pymatgen Structure or an ASE Atoms."""
+    from .streams import Frame, read_frame
     from .structures import read_structures, structure_from_text, to_structure
 
+    if isinstance(item, Frame):  # one structure of a file of many, read only now
+        try:
+            frame = read_frame(item)
+        except Exception as exc:  # the readers raise many types; all mean "cannot read this frame"
+            raise InputError(source, f"cannot read this frame ({type(exc).__name__}: {str(exc)[:200]})") from None
+        if isinstance(frame, str):  # a table's cell
+            return Crystal.from_structure(structure_from_text(frame, source))
+        return Crystal.from_structure(to_structure(frame, source))
     if isinstance(item, Path):
         if item.suffix.lower() == ".cif" and item.is_file() and item.stat().st_size > 0:
             crystal = read_cif_fast(item)

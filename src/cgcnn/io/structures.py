@@ -26,6 +26,8 @@ from ..errors import InputError, NothingUsable
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
+from .streams import Frame, csv_records, is_streamed, list_frames, parquet_rows
+
 log = logging.getLogger(__name__)
 PYMATGEN_SUFFIXES = {".cif", ".vasp", ".poscar", ".json", ".cssr", ".xsf", ".mcif"}
 ASE_SUFFIXES = {".xyz", ".extxyz", ".db", ".traj", ".in", ".pwi", ".res"}
@@ -433,6 +435,10 @@ def collect_structures(inputs: Iterable[PathLike], skip_bad: bool = False, recur
                                  " (--recursive searches its subfolders)"))
             part = _files_dataset(files)
             part.atom_init = item / "atom_init.json" if (item / "atom_init.json").is_file() else None
+        elif item.suffix.lower() == ".csv" and item.is_file():  # read record by record, structures later
+            part = read_table_lazily(item, skip_bad)
+        elif item.suffix.lower() == ".parquet" and item.is_file():
+            part = read_parquet_lazily(item, skip_bad)
         elif _is_table(item):
             part = read_table_layout(item, with_targets=False, skip_bad=skip_bad)
         else:
@@ -446,6 +452,66 @@ def collect_structures(inputs: Iterable[PathLike], skip_bad: bool = False, recur
     ids = _paths_for_clashing_ids(ids, sources, from_files)
     _check_unique(ids, "inputs")
     return CrystalDataset(ids, items, sources, atom_init=atom_init, skipped=skipped)
+
+
+def read_table_lazily(path: Path, skip_bad: bool = False) -> CrystalDataset:
+    """A CSV table's ids and where each structure is, one record at a time: an embedded structure stays in
+    the file (a Frame: its record's byte range), read when its graph is built; a path is checked now."""
+    with open(path, "rb") as handle:
+        start = handle.read(4096)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in start:
+        read_table_text(path)  # the clear error for UTF-16 or binary files
+    records = csv_records(path)
+    header = next(records, None)
+    if header is None:
+        raise InputError(path, "the table has no rows")
+    columns = [c.strip() for c in header[2]]
+    column = next((c for c in STRUCTURE_COLUMNS if c in columns), None)
+    if column is None:
+        raise InputError(path, f"no structure column; name one of {list(STRUCTURE_COLUMNS)}")
+    at, id_at = columns.index(column), columns.index("id") if "id" in columns else None
+    problems, seen, ids, items, sources = Problems(skip_bad), set(), [], [], []
+    for k, (begin, end, cells) in enumerate(records):
+        crystal_id = cells[id_at] if id_at is not None and id_at < len(cells) else str(k)
+        try:
+            if len(cells) != len(columns):
+                raise InputError(path, f"id {crystal_id!r}: {len(cells)} cells where the header has {len(columns)}")
+            if crystal_id in seen:
+                raise InputError(path, f"id {crystal_id!r} appears more than once")
+            seen.add(crystal_id)
+            item, source = _table_item(cells[at], path, crystal_id)
+        except InputError as exc:
+            problems.report(crystal_id, exc.source, exc.reason)
+            continue
+        ids.append(crystal_id)
+        items.append(Frame(str(path), "csv", begin, end, at) if isinstance(item, str) else item)
+        sources.append(source)
+    return CrystalDataset(ids, items, sources, skipped=problems.found)
+
+
+def read_parquet_lazily(path: Path, skip_bad: bool = False) -> CrystalDataset:
+    """A Parquet table's ids and where each structure is (row group, row), one row group in memory at a time;
+    embedded structures are read again when their graphs are built."""
+    rows = parquet_rows(path, ("id", *STRUCTURE_COLUMNS))
+    names = next(rows)
+    column = next((c for c in STRUCTURE_COLUMNS if c in names), None)
+    if column is None:
+        raise InputError(path, f"no structure column; name one of {list(STRUCTURE_COLUMNS)}")
+    problems, seen, ids, items, sources = Problems(skip_bad), set(), [], [], []
+    for k, (group, row, values) in enumerate(rows):
+        crystal_id = str(values["id"]) if "id" in values else str(k)
+        try:
+            if crystal_id in seen:
+                raise InputError(path, f"id {crystal_id!r} appears more than once")
+            seen.add(crystal_id)
+            item, source = _table_item(values[column], path, crystal_id)
+        except InputError as exc:
+            problems.report(crystal_id, exc.source, exc.reason)
+            continue
+        ids.append(crystal_id)
+        items.append(Frame(str(path), "parquet", group, row, column) if isinstance(item, str) else item)
+        sources.append(source)
+    return CrystalDataset(ids, items, sources, skipped=problems.found)
 
 
 def _is_table(path: Path) -> bool:
@@ -475,11 +541,16 @@ def _files_dataset(files) -> CrystalDataset:
         if not path.is_file():
             raise InputError(path, "no such file")
         single_cif = path.suffix.lower() == ".cif" and _cif_blocks(path) <= 1
-        pairs = [(path.stem, path)] if single_cif else read_structures(path)
+        if single_cif:
+            pairs: list = [(path.stem, path)]
+        elif is_streamed(path):  # many frames: listed now, each read when its graph is built
+            pairs = list_frames(path)
+        else:
+            pairs = read_structures(path)
         for name, item in pairs:
             ids.append(name)
             items.append(item)
-            sources.append(str(path))
+            sources.append(f"{path} (frame {name})" if isinstance(item, Frame) and name != path.stem else str(path))
     return CrystalDataset(ids, items, sources)
 
 

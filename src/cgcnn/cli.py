@@ -253,7 +253,9 @@ def run_models(values: dict, progress: bool) -> None:
 
     for name, info in shipped_models().items():
         test = ", ".join(f"{k} {v}" for k, v in info["test"].items())
-        print(f"{name:18} {info['target']} [{info['unit']}] — test {test} ({info['training_data']})\n"
+        origin = (f"\n{'':18} fine-tuned from {info['fine_tuned_from']} (the same recipe from scratch: test MAE "
+                  f"{info['scratch_test_mae']})" if info.get("fine_tuned_from") else "")
+        print(f"{name:18} {info['target']} [{info['unit']}] — test {test} ({info['training_data']}){origin}\n"
               f"{'':18} licence: {info['licence']}")
 
 

@@ -141,4 +141,6 @@ def test_messages_count_in_good_english_and_models_show_their_licence(tmp_path, 
     code, out, err = run_cli(["-v", "predict", "--model", "formation-energy", "--out", tmp_path / "p.csv",
                               tmp_path / "x.cif", "--no-progress"], capsys)
     assert code == 0 and "wrote 1 prediction to" in out and "wrote" not in err  # said once, with -v too
-    assert run_cli(["models"], capsys)[1].count("licence: weights MIT") == 7
+    from cgcnn import shipped_models
+
+    assert run_cli(["models"], capsys)[1].count("licence: weights MIT") == len(shipped_models()) >= 7

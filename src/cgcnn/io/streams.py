@@ -6,7 +6,9 @@ worker process that builds it. Memory then holds a few numbers per frame, not th
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from ..config import PathLike
@@ -82,7 +84,7 @@ def _database_rows(path: Path) -> list[Frame]:
         raise InputError(path, f"not a readable ASE database ({type(exc).__name__}: {exc})") from None
 
 
-def csv_records(path: Path):
+def csv_records(path: Path) -> Iterator[tuple[int, int, list[str]]]:
     """(start, stop, cells) of each record of a CSV file after its header, one at a time: a record ends at
     a line end outside quotes (CIF or POSCAR text in a cell spans many lines)."""
     import csv
@@ -106,7 +108,7 @@ def csv_records(path: Path):
             start, pending, quotes = stop, b"", 0
 
 
-def parquet_rows(path: Path, columns: tuple[str, ...]):
+def parquet_rows(path: Path, columns: tuple[str, ...]) -> Iterator[Any]:
     """(row group, row in it, values of `columns`) of a Parquet table, one row group in memory at a time."""
     try:
         import pyarrow.parquet as pq
@@ -132,7 +134,7 @@ def _row_group(path: str, group: int, column: str) -> list:
     return pq.ParquetFile(path).read_row_group(group, columns=[column]).column(0).to_pylist()
 
 
-def read_frame(frame: Frame):
+def read_frame(frame: Frame) -> Any:
     """One frame: ASE Atoms (extxyz, database) or the structure text of a table's cell (csv)."""
     import csv
     import io

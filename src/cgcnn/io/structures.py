@@ -14,7 +14,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -470,23 +470,15 @@ def read_table_lazily(path: Path, skip_bad: bool = False) -> CrystalDataset:
     if column is None:
         raise InputError(path, f"no structure column; name one of {list(STRUCTURE_COLUMNS)}")
     at, id_at = columns.index(column), columns.index("id") if "id" in columns else None
-    problems, seen, ids, items, sources = Problems(skip_bad), set(), [], [], []
-    for k, (begin, end, cells) in enumerate(records):
-        crystal_id = cells[id_at] if id_at is not None and id_at < len(cells) else str(k)
-        try:
-            if len(cells) != len(columns):
-                raise InputError(path, f"id {crystal_id!r}: {len(cells)} cells where the header has {len(columns)}")
-            if crystal_id in seen:
-                raise InputError(path, f"id {crystal_id!r} appears more than once")
-            seen.add(crystal_id)
-            item, source = _table_item(cells[at], path, crystal_id)
-        except InputError as exc:
-            problems.report(crystal_id, exc.source, exc.reason)
-            continue
-        ids.append(crystal_id)
-        items.append(Frame(str(path), "csv", begin, end, at) if isinstance(item, str) else item)
-        sources.append(source)
-    return CrystalDataset(ids, items, sources, skipped=problems.found)
+
+    def _entries() -> Iterator[tuple]:
+        for k, (begin, end, cells) in enumerate(records):
+            crystal_id = cells[id_at] if id_at is not None and id_at < len(cells) else str(k)
+            ragged = len(cells) != len(columns)
+            problem = f"id {crystal_id!r}: {len(cells)} cells where the header has {len(columns)}" if ragged else None
+            yield crystal_id, "" if ragged else cells[at], Frame(str(path), "csv", begin, end, at), problem
+
+    return _listed(path, _entries(), skip_bad)
 
 
 def read_parquet_lazily(path: Path, skip_bad: bool = False) -> CrystalDataset:
@@ -497,19 +489,29 @@ def read_parquet_lazily(path: Path, skip_bad: bool = False) -> CrystalDataset:
     column = next((c for c in STRUCTURE_COLUMNS if c in names), None)
     if column is None:
         raise InputError(path, f"no structure column; name one of {list(STRUCTURE_COLUMNS)}")
+    entries = ((str(values["id"]) if "id" in values else str(k), values[column],
+                Frame(str(path), "parquet", group, row, column), None)
+               for k, (group, row, values) in enumerate(rows))
+    return _listed(path, entries, skip_bad)
+
+
+def _listed(path: Path, entries: Iterable, skip_bad: bool) -> CrystalDataset:
+    """A lazily read table's dataset from (id, structure cell, Frame of that cell, problem or None): an
+    embedded structure stays in the file (its Frame), a path is checked now; duplicates are problems."""
     problems, seen, ids, items, sources = Problems(skip_bad), set(), [], [], []
-    for k, (group, row, values) in enumerate(rows):
-        crystal_id = str(values["id"]) if "id" in values else str(k)
+    for crystal_id, cell, frame, problem in entries:
         try:
+            if problem:
+                raise InputError(path, problem)
             if crystal_id in seen:
                 raise InputError(path, f"id {crystal_id!r} appears more than once")
             seen.add(crystal_id)
-            item, source = _table_item(values[column], path, crystal_id)
+            item, source = _table_item(cell, path, crystal_id)
         except InputError as exc:
             problems.report(crystal_id, exc.source, exc.reason)
             continue
         ids.append(crystal_id)
-        items.append(Frame(str(path), "parquet", group, row, column) if isinstance(item, str) else item)
+        items.append(frame if isinstance(item, str) else item)
         sources.append(source)
     return CrystalDataset(ids, items, sources, skipped=problems.found)
 

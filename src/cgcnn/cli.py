@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -131,17 +131,22 @@ def _tyro_field(f: dataclasses.Field, hint: Any, default: Any) -> tuple:
     return f.name, Annotated[(hint, *markers)], value
 
 
-def command_class(name: str, parts: Sequence[tuple[type, Sequence[str] | None]]) -> type:
-    """One dataclass holding the chosen fields (None: every field a user sets) of each part, for tyro."""
+def command_fields(parts: Sequence[tuple[type, Sequence[str] | None]]) -> Iterator[tuple[dataclasses.Field, Any, Any]]:
+    """(field, type hint, default; ... if required) of the chosen fields (None: every field a user sets) of
+    each part of a command: what the parser and the reference are built from."""
     import typing
 
-    made = []
     for cls, chosen in parts:
         hints = typing.get_type_hints(cls)
         for f in fields(cls):
             if (chosen is None and f.metadata.get("cli", True)) or (chosen and f.name in chosen):
                 default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[operator, misc]
-                made.append(_tyro_field(f, hints[f.name], default))
+                yield f, hints[f.name], default
+
+
+def command_class(name: str, parts: Sequence[tuple[type, Sequence[str] | None]]) -> type:
+    """One dataclass holding the chosen fields of each part, for tyro."""
+    made = [_tyro_field(f, hint, default) for f, hint, default in command_fields(parts)]
     required = [m for m in made if len(m) == 2]
     return dataclasses.make_dataclass(name, required + [m for m in made if len(m) == 3])
 
@@ -410,23 +415,16 @@ if __name__ == "__main__":
 
 def reference_markdown() -> str:
     """The command-line reference (docs/cli.md), generated from the same fields as the parser."""
-    import typing
-
     lines = ["# Command-line reference", "", "Generated from the settings dataclasses that the parser is built "
              "from (`cgcnn.cli.reference_markdown`). Global options, before or after the command: `-v` (log "
              "what happens), `--no-progress`.", ""]
     for name, command in COMMANDS.items():
         lines += [f"## cgcnn {name}", "", command.help[0].upper() + command.help[1:] + ".", ""]
         rows = []
-        for cls, chosen in command.parts:
-            hints = typing.get_type_hints(cls)
-            for f in fields(cls):
-                if (chosen is None and f.metadata.get("cli", True)) or (chosen and f.name in chosen):
-                    default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc, operator]
-                    shown = "required" if default is ... else f"`{default}`"
-                    option = f.name.upper() if f.name in POSITIONAL else f"`{option_name(f)}`"
-                    kind = _type_text(hints[f.name])
-                    rows.append(f"| {option} | {kind} | {shown} | {f.metadata.get('help', '')} |")
+        for f, hint, default in command_fields(command.parts):
+            shown = "required" if default is ... else f"`{default}`"
+            option = f.name.upper() if f.name in POSITIONAL else f"`{option_name(f)}`"
+            rows.append(f"| {option} | {_type_text(hint)} | {shown} | {f.metadata.get('help', '')} |")
         lines += ["| option | type | default | meaning |", "|---|---|---|---|", *rows, ""] if rows else []
     return "\n".join(lines)
 

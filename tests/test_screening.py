@@ -99,6 +99,10 @@ def test_many_frame_files_are_read_lazily_and_predict_as_structures_do(tmp_path)
     listed = collect_structures([tmp_path / "many.extxyz", tmp_path / "some.db"])
     assert all(isinstance(item, Frame) for item in listed.items)  # nothing read yet
     assert listed.ids[:2] == ["many:0", "many:1"] and listed.ids[30:32] == ["some:1", "some:2"]
+    (tmp_path / "again").mkdir()  # the same name in another folder: paths become the ids, frames kept apart
+    ase.io.write(tmp_path / "again" / "many.extxyz", frames[:2], format="extxyz")
+    clashing = collect_structures([tmp_path / "many.extxyz", tmp_path / "again" / "many.extxyz"]).ids
+    assert clashing[0].endswith("many.extxyz:0") and clashing[-1].endswith("again/many.extxyz:1")
 
     report = predict_files(MODEL, [tmp_path / "many.extxyz", tmp_path / "some.db"], tmp_path / "p.csv",
                            progress=False, workers=2)

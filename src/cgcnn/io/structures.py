@@ -517,7 +517,8 @@ def _listed(path: Path, entries: Iterable, skip_bad: bool) -> CrystalDataset:
 
 
 def _is_table(path: Path) -> bool:
-    return path.is_file() and (path.suffix.lower() in (".csv", ".jsonl") or path.name.endswith(".csv.gz"))
+    suffix = path.suffix.lower()
+    return path.is_file() and (suffix in (".csv", ".jsonl", ".parquet") or path.name.endswith(".csv.gz"))
 
 
 def _paths_for_clashing_ids(ids: list, sources: list, from_files: list) -> list:
@@ -530,7 +531,8 @@ def _paths_for_clashing_ids(ids: list, sources: list, from_files: list) -> list:
     for crystal_id, source, is_file in zip(ids, sources, from_files):
         if counts[crystal_id] > 1 and is_file:
             path = Path(source)
-            shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+            relative = os.path.relpath(path)
+            shown = relative if not relative.startswith("..") else str(path)
             crystal_id = shown + str(crystal_id)[len(path.stem):] if str(crystal_id).startswith(path.stem) else shown
         renamed.append(crystal_id)
     return renamed
@@ -552,7 +554,7 @@ def _files_dataset(files) -> CrystalDataset:
         for name, item in pairs:
             ids.append(name)
             items.append(item)
-            sources.append(f"{path} (frame {name})" if isinstance(item, Frame) and name != path.stem else str(path))
+            sources.append(str(path))
     return CrystalDataset(ids, items, sources)
 
 

@@ -151,6 +151,23 @@ def output_file(out: PathLike, inputs: Iterable[PathLike] = (), option: str = "-
     return target if path.is_symlink() else path
 
 
+def _drop_cut_line(path: Path, block: int = 1 << 16) -> None:
+    """Truncate a file after its last line end (a line cut short by a kill is dropped), reading only its end."""
+    with open(path, "rb+") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        position = end
+        while position > 0:
+            start = max(0, position - block)
+            handle.seek(start)
+            found = handle.read(position - start).rfind(b"\n")
+            if found >= 0:
+                if start + found + 1 != end:
+                    handle.truncate(start + found + 1)
+                return
+            position = start
+        handle.truncate(0)
+
+
 class ChunkedCsv:
     """A long CSV written chunk by chunk, each chunk whole, so that a killed run can be resumed.
 
@@ -197,13 +214,12 @@ class ChunkedCsv:
                 raise InputError(source, "was written by another command (other model, columns or options): "
                                  "remove it, or run without --resume to start over")
             return set()
-        text = source.read_text()
-        complete = text[: text.rfind("\n") + 1]  # a line cut short by the kill is dropped
-        if len(complete) != len(text):
-            with open(source, "r+") as handle:
-                handle.truncate(len(complete.encode()))
-        rows = csv.reader(complete.splitlines()[len(self.head):])
-        return {row[0] for row in rows if row}
+        _drop_cut_line(source)
+        with open(source, newline="") as handle:  # row by row: a long run's file is never held whole
+            rows = csv.reader(handle)
+            for _ in self.head:
+                next(rows, None)
+            return {row[0] for row in rows if row}
 
     def append(self, rows: Iterable[Sequence]) -> None:
         import csv

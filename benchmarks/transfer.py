@@ -178,14 +178,15 @@ def point_split(table: str, size: int | None) -> tuple[Path, int]:
 # ---------------------------------------------------------------- run
 
 
-def train(table_csv: Path, target: str, split: Path, out: Path, size: int, extra: list) -> None:
+def train(table_csv: Path, target: str, split: Path, out: Path, size: int, extra: list,
+          epochs: int | None = None, batch_size: int | None = None) -> None:
     """One `cgcnn train` run, one thread, resumed if its folder holds a checkpoint; the command and its
-    wall time are recorded in the run folder."""
+    wall time are recorded in the run folder. Epochs and batch size follow the training size unless given."""
     if (out / "test_metrics.json").is_file():
         return
     cmd = [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(table_csv), "--structure-column",
            "structure", "--targets", target, "--split-file", str(split), "--out", str(out), *RECIPE,
-           "--epochs", str(epochs_for(size)), "--batch-size", str(batch_for(size)), *extra]
+           "--epochs", str(epochs or epochs_for(size)), "--batch-size", str(batch_size or batch_for(size)), *extra]
     if (out / "checkpoint.pt").is_file():
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -313,18 +314,9 @@ def multitask(worker: int, workers: int) -> None:
     table, split = multitask_table(), SPLITS / "mp37k.json"
     runs = {"three-targets": MP_TARGETS, "five-targets-sparse": MP_TARGETS + MODULI,
             **{f"single-{t}": [t] for t in MP_TARGETS + MODULI}}
-    recipe = ["--batch-size", "128", "--epochs", str(MULTITASK_EPOCHS)]
     for k, (name, targets) in enumerate(runs.items()):
-        if k % workers != worker:
-            continue
-        out = RUNS / "multitask" / name
-        if (out / "test_metrics.json").is_file():
-            continue
-        cmd = [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(table), "--structure-column", "structure",
-               "--targets", ",".join(targets), "--split-file", str(split), "--out", str(out), *RECIPE,
-               *recipe, *(["--resume"] if (out / "checkpoint.pt").is_file() else [])]
-        print(shlex.join(cmd[1:]).replace(str(WORK), "$WORK"), flush=True)
-        subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True, stdout=subprocess.DEVNULL)
+        if k % workers == worker:
+            train(table, ",".join(targets), split, RUNS / "multitask" / name, 0, [], MULTITASK_EPOCHS, 128)
 
 
 def main(argv=None) -> None:

@@ -250,6 +250,8 @@ def shard_option(text: str | None) -> tuple[int, int] | None:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
         raise CgcnnError(f"--shard takes I/N, e.g. 0/4, not {text!r}") from None
+    if count < 1:
+        raise CgcnnError(f"--shard {text}: N, the number of blocks, is at least 1")
     return index, count
 
 

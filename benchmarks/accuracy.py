@@ -14,6 +14,8 @@ crystals. `run TASK` trains with `cgcnn train TABLE --config recipes/TASK.yaml -
 in the run folder), resuming where a checkpoint exists; the run folder keeps best.pt, log.csv,
 test_metrics.json and test_predictions.csv. `run TASK --member K` trains one member of an ensemble task
 alone, so members can train at once (one process each); `run TASK` then bundles the finished members.
+`restore TASK` puts a finished task's members back into its run folder (from a single-model run folder, or
+unpacked from the shipped model), so that raising the recipe's `ensemble` and `run TASK --member K` add members.
 `report` gathers every finished run into docs/RESULTS.md and copies
 the models into src/cgcnn/data/models/ (loadable by name). Set CGCNN_BENCHMARK_WORK or --work for the data.
 """
@@ -161,6 +163,68 @@ def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: in
     timings.write_text(json.dumps(history, indent=1) + "\n")
 
 
+# ---------------------------------------------------------------- restore
+
+
+def restore(task: str, runs: Path) -> Path:
+    """Make a finished task's run folder hold its members again, so `run TASK --member K` can add members:
+    a single-model run folder becomes member-0 (it is the seed-0 member); with no run folder, the shipped
+    model (src/cgcnn/data/models/TASK.pt) is unpacked into member folders, and restored.json keeps the
+    recorded commands and times of the runs that made it (benchmarks/results/accuracy.json)."""
+    folder = runs / task
+    if (folder / "best.pt").is_file():
+        return _single_run_to_member(folder)
+    if folder.exists() and any(folder.glob("member-*/test_metrics.json")):
+        raise SystemExit(f"{folder} already holds finished members: nothing to restore")
+    return _unpack_shipped(task, folder)
+
+
+def _member_command(command: str, folder: Path) -> str:
+    """A single model's recorded command, as the member-0 run it now is (seed 0 is member 0's init seed)."""
+    out = portable(str(folder))
+    if f"--out {out}/" in command:
+        return command
+    return command.replace(f"--out {out}", f"--out {out}/member-0 --ensemble 1 --init-seed 0")
+
+
+def _single_run_to_member(folder: Path) -> Path:
+    member = folder / "member-0"
+    member.mkdir()
+    for path in [p for p in folder.iterdir() if p.is_file()]:
+        path.replace(member / path.name)
+    timings = member / "benchmark_runs.json"
+    if timings.is_file():
+        history = json.loads(timings.read_text())
+        timings.write_text(json.dumps([{**h, "command": _member_command(h["command"], folder)} for h in history],
+                                      indent=1) + "\n")
+    return member
+
+
+def _unpack_shipped(task: str, folder: Path) -> Path:
+    from cgcnn.io.write import save_torch
+    from cgcnn.model.files import ENSEMBLE_FORMAT, safe_load
+
+    shipped = ROOT / "src" / "cgcnn" / "data" / "models" / f"{task}.pt"
+    recorded = json.loads((ROOT / "benchmarks" / "results" / "accuracy.json").read_text())["tasks"][task]
+    obj = safe_load(shipped)
+    members = obj["members"] if obj.get("format") == ENSEMBLE_FORMAT else [obj]
+    metrics = recorded["metrics"]
+    split = (SPLITS / f"{TASKS[task]['table']}.json").read_text()
+    for k, member in enumerate(members):
+        out = folder / f"member-{k}"
+        out.mkdir(parents=True, exist_ok=True)
+        save_torch(member, out / "best.pt")
+        (out / "split.json").write_text(split)
+        member_metrics = metrics["members_test"][k] if "members_test" in metrics else metrics["test"]
+        (out / "test_metrics.json").write_text(json.dumps({"restored": True, "test": member_metrics}, indent=1))
+    commands = recorded["commands"] if len(members) > 1 else [_member_command(c, folder) for c in recorded["commands"]]
+    (folder / "restored.json").write_text(json.dumps({
+        "from": portable(str(shipped)), "members": len(members), "commands": commands,
+        "epoch_seconds_total": recorded["epoch_seconds_total"],
+        "wall_seconds_total": recorded["wall_seconds_total"]}, indent=1) + "\n")
+    return folder
+
+
 # ---------------------------------------------------------------- learning curve
 
 LC_SIZES = [500, 2000, 8000]
@@ -208,6 +272,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--member", type=int, metavar="K", help="train ensemble member K alone (to run members at once)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="further `cgcnn train` options (after --)")
+    p = sub.add_parser("restore", help="a finished task's members back into its run folder, to add members")
+    p.add_argument("task", choices=list(TASKS))
     p = sub.add_parser("learning-curve")
     p.add_argument("--sizes", type=int, nargs="+", default=LC_SIZES)
     p.add_argument("--threads", type=int, default=1)
@@ -217,6 +283,8 @@ def main(argv=None) -> None:
         prepare(args.work)
     elif args.step == "run":
         run(args.task, args.work, args.runs, args.threads, [a for a in args.extra if a != "--"], args.member)
+    elif args.step == "restore":
+        print(f"{args.task}: members restored in {restore(args.task, args.runs)}")
     elif args.step == "learning-curve":
         learning_curve(args.work, args.runs, args.threads, args.sizes)
     else:

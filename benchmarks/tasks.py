@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -56,16 +57,24 @@ def portable(text: str, work: Path | None = None) -> str:
 def run_summary(task: str, folder: Path) -> dict:
     """Metrics, epochs and training time of a finished run folder (single model or ensemble)."""
     metrics = json.loads((folder / "test_metrics.json").read_text())
-    logs = sorted(folder.glob("member-*/log.csv")) or [folder / "log.csv"]
+    logs = sorted(folder.glob("member-*/log.csv")) or [p for p in [folder / "log.csv"] if p.is_file()]
     seconds = sum(float(row.split(",")[-1]) for log in logs for row in log.read_text().splitlines()[1:])
     timings = sorted(folder.glob("member-*/benchmark_runs.json")) + [folder / "benchmark_runs.json"]
     history = [h for path in timings if path.is_file() for h in json.loads(path.read_text())]
+    # members unpacked from a shipped model (accuracy.py restore) bring the record of the runs that made them
+    earlier = json.loads((folder / "restored.json").read_text()) if (folder / "restored.json").is_file() else {}
     spec = TASKS.get(task, {})
     return {"task": task, "target": spec.get("target"), "unit": spec.get("unit"), "paper": spec.get("paper"),
             "epochs": recipe(task)["epochs"] if task in TASKS else None,
-            "metrics": metrics, "epoch_seconds_total": round(seconds, 1),
-            "wall_seconds_total": round(sum(h["wall_seconds"] for h in history), 1),
-            "commands": [portable(h["command"]) for h in history]}
+            "metrics": metrics, "epoch_seconds_total": round(seconds + earlier.get("epoch_seconds_total", 0), 1),
+            "wall_seconds_total": round(sum(h["wall_seconds"] for h in history)
+                                        + earlier.get("wall_seconds_total", 0), 1),
+            "commands": earlier.get("commands", []) + [portable(h["command"]) for h in history]}
+
+
+def marked_sections(text: str) -> list[str]:
+    """The sections other benchmarks put into docs/RESULTS.md, each between its two marker comments."""
+    return [m.group(0) for m in re.finditer(r"<!-- ([\w ]+): [^>]*-->.*?<!-- /\1 -->", text, re.DOTALL)]
 
 
 def insert_results_section(lines: list[str]) -> None:

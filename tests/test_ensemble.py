@@ -130,3 +130,20 @@ def read_structure(path):
     from pymatgen.core import Structure
 
     return Structure.from_file(path)
+
+
+def test_an_ensemble_grows_by_training_only_the_new_members(tiny100, tmp_path):
+    """A finished ensemble of 2, its members' checkpoints gone (as when bundled from elsewhere), resumed as
+    an ensemble of 3: the two finished members are kept as they are and one member trains."""
+    data = small_dataset(tiny100, tmp_path / "data", n=30)
+    run = tmp_path / "run"
+    cfg = TrainConfig(epochs=2, ensemble=2, **FAST)
+    train(data, run, ModelConfig(n_conv=1), cfg, progress=False)
+    kept = [(run / f"member-{k}" / "best.pt").read_bytes() for k in range(2)]
+    for k in range(2):
+        (run / f"member-{k}" / "checkpoint.pt").unlink()
+    result = train(data, run, ModelConfig(n_conv=1), TrainConfig(epochs=2, ensemble=3, **FAST), resume=True,
+                   progress=False)
+    assert [(run / f"member-{k}" / "best.pt").read_bytes() for k in range(2)] == kept
+    assert result["ensemble"] == 3 and len(result["members_test"]) == 3
+    assert len(load_model(run / "ensemble.pt").models) == 3

@@ -44,9 +44,11 @@ def fit_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainC
 def _fit_members(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
                  element_features: torch.Tensor, run_dir: Path, source: PathLike, resume: bool,
                  progress: bool) -> dict:
-    if not resume and (member_dir(run_dir, 0) / CHECKPOINT).exists():
+    # a finished member counts as started even without its checkpoint (members bundled from elsewhere)
+    started = any((member_dir(run_dir, 0) / name).exists() for name in (CHECKPOINT, METRICS))
+    if not resume and started:
         raise InputError(run_dir, "the folder already holds an ensemble run; pass --resume or choose another --out")
-    if resume and not (member_dir(run_dir, 0) / CHECKPOINT).exists():
+    if resume and not started:
         raise InputError(run_dir, f"nothing to resume: no member-0/{CHECKPOINT} in this folder")
     for k in range(cfg.ensemble):
         folder = member_dir(run_dir, k)

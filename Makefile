@@ -45,3 +45,4 @@ accuracy: setup
 	$(PY) benchmarks/band_gap.py
 	$(PY) benchmarks/calibrate.py
 	$(PY) benchmarks/domain.py
+	$(PY) benchmarks/ensemble_size.py

@@ -127,7 +127,7 @@ def ensemble_lines(summaries: dict) -> list:
         if not m.get("ensemble"):
             continue
         members = ", ".join(_fmt(x.get("mae", x.get("roc_auc")), 4) for x in m["members_test"])
-        lines.append(f"| {s['task']} | {members} | {_fmt(m['test'].get('mae'), 4)} | "
+        lines.append(f"| {s['task']} | {members} | {_fmt(m['test'].get('mae', m['test'].get('roc_auc')), 4)} | "
                      f"{_fmt(m['spread_vs_error_spearman'][0], 2)} |")
     return lines
 
@@ -152,7 +152,8 @@ def write_results(summaries: dict, lc_rows: list) -> None:
     if ensemble_lines(summaries):
         out += ["", "## Ensembles", "",
                 "Members differ only in the seed of their weights and batch order. Spearman ρ: rank correlation "
-                "between the ensemble's |error| and its standard deviation on the test split.", "",
+                "between the ensemble's |error| and its standard deviation on the test split. The classifier's "
+                "scores are ROC-AUC, its error |is metal − P(metal)|.", "",
                 "| property | members' test MAE | ensemble test MAE | Spearman ρ(|error|, σ) |", "|---|---|---|---|",
                 *ensemble_lines(summaries)]
     if lc_rows:

@@ -147,7 +147,8 @@ def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: in
     cmd = command(task, work, runs, extra, member)
     outs = [cmd[k + 1] for k, arg in enumerate(cmd[:-1]) if arg == "--out"]
     out = Path(outs[-1])  # the last --out given wins, as in cgcnn train
-    if (out / "checkpoint.pt").is_file() or (out / "member-0" / "checkpoint.pt").is_file():
+    started = [out / "checkpoint.pt", out / "member-0" / "checkpoint.pt", out / "member-0" / "test_metrics.json"]
+    if any(path.is_file() for path in started):  # a finished member counts (restored ones have no checkpoint)
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     printable = shlex.join(["OMP_NUM_THREADS=" + str(threads), "python", *cmd[1:]])

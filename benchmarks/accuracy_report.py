@@ -27,6 +27,8 @@ DATA_NOTE = ("36,737 Materials Project crystals of the CGCNN paper (mp-cgcnn-37k
              "from the Materials Project, CC BY 4.0, as redistributed by the CrysXPP and MEGNet-fork projects, MIT)")
 TRAINING_DATA = {
     "mp37k": "mp-cgcnn-37k: 36,737 Materials Project crystals of the CGCNN paper (60 % for training)",
+    "mp37k-nonmetal": ("mp-cgcnn-37k non-metals (band gap > 0): 21,153 Materials Project crystals of the CGCNN "
+                       "paper (60 % for training), the paper's band-gap protocol"),
     "elasticity": "mp-cgcnn-37k elasticity: 3,191 Materials Project crystals with VRH moduli (60 % for training)",
 }
 LICENCE = ("weights MIT, as cgcnn; trained on Materials Project data (CC BY 4.0: cite A. Jain et al., "
@@ -109,7 +111,8 @@ def result_row(s: dict) -> str:
         baseline = f"MAE {_fmt(base['mae'])}"
         paper = TASKS[s["task"]].get("reference") or f"MAE {s['paper']}"
     model = f"ensemble of {m['ensemble']}" if m.get("ensemble") else "single"
-    return (f"| {s['task']} | {s['target']} ({s['unit'] or 'class'}) | {model} | {sizes} | {scores} | {baseline} "
+    kind = f", {TASKS[s['task']]['crystals']}" if "crystals" in TASKS[s["task"]] else ""
+    return (f"| {s['task']} | {s['target']} ({s['unit'] or 'class'}){kind} | {model} | {sizes} | {scores} | {baseline} "
             f"| {paper} | {epochs} | {_minutes(s['wall_seconds_total'])} ({_minutes(s['epoch_seconds_total'])}) |")
 
 

@@ -23,7 +23,7 @@ TASKS = {
     "band-gap": {"table": "mp37k", "target": "band_gap", "unit": "eV", "paper": 0.388,
                  "reference": "Matbench CGCNN MAE 0.297 (all crystals, ~85k training)"},
     "band-gap-nonmetal": {"table": "mp37k-nonmetal", "target": "band_gap", "unit": "eV", "paper": 0.388,
-                          "reference": "paper MAE 0.388 (non-metals)"},
+                          "reference": "paper MAE 0.388 (non-metals)", "crystals": "non-metals"},
     "metal-classifier": {"table": "mp37k", "target": "is_metal", "unit": "P(metal)", "paper": 0.95},
     "fermi-energy": {"table": "mp37k", "target": "fermi_energy", "unit": "eV", "paper": 0.363},
     "bulk-modulus": {"table": "elasticity", "target": "log10_K_VRH", "unit": "log10(GPa)", "paper": 0.054},

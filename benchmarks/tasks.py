@@ -72,19 +72,27 @@ def run_summary(task: str, folder: Path) -> dict:
             "commands": earlier.get("commands", []) + [portable(h["command"]) for h in history]}
 
 
+# the reading order of the other benchmarks' sections in docs/RESULTS.md (any other comes after them)
+SECTION_ORDER = ["band gap", "ensemble size", "calibration", "domain", "precision"]
+
+
 def marked_sections(text: str) -> list[str]:
-    """The sections other benchmarks put into docs/RESULTS.md, each between its two marker comments."""
-    return [m.group(0) for m in re.finditer(r"<!-- ([\w ]+): [^>]*-->.*?<!-- /\1 -->", text, re.DOTALL)]
+    """The sections other benchmarks put into docs/RESULTS.md, each between its two marker comments, in
+    SECTION_ORDER."""
+    found = {m.group(1): m.group(0) for m in re.finditer(r"<!-- ([\w ]+): [^>]*-->.*?<!-- /\1 -->", text, re.DOTALL)}
+    rank = {name: k for k, name in enumerate(SECTION_ORDER)}
+    return [found[name] for name in sorted(found, key=lambda name: rank.get(name, len(rank)))]
 
 
 def insert_results_section(lines: list[str]) -> None:
-    """Put a section (its first and last lines are its HTML-comment markers) into docs/RESULTS.md before
-    "## Figures", replacing an earlier version of it."""
+    """Put a section (its first and last lines are its HTML-comment markers) into docs/RESULTS.md, in place of
+    an earlier version of it, or else before "## Figures"."""
     start, end = lines[0], lines[-1]
     path = ROOT / "docs" / "RESULTS.md"
     text = path.read_text()
-    if start in text:
-        text = text[: text.index(start)].rstrip() + "\n\n" + text[text.index(end) + len(end):].lstrip()
+    if start in text and end in text:
+        path.write_text(text[: text.index(start)] + "\n".join(lines) + text[text.index(end) + len(end):])
+        return
     head, sep, tail = text.partition("\n## Figures")
     path.write_text(head.rstrip() + "\n\n" + "\n".join(lines) + "\n" + sep + tail)
 

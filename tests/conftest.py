@@ -83,6 +83,21 @@ def read_predictions(path):
         return list(csv.DictReader(line for line in handle if not line.startswith("#")))
 
 
+def assert_same_predictions(text: str, reference: str) -> None:
+    """Two `cgcnn predict` outputs hold the same rows in the same order and the same values to 1e-4 relative:
+    runs that batch the crystals differently sum in another order, and the members' spread (a difference of
+    close numbers) can move in its fifth digit."""
+    import numpy as np
+
+    lines, expected = text.splitlines(), reference.splitlines()
+    assert lines[:2] == expected[:2] and len(lines) == len(expected)  # what the columns hold, and the header
+    for line, want in zip(lines[2:], expected[2:]):
+        got, ref = line.split(","), want.split(",")
+        assert got[0] == ref[0] and len(got) == len(ref), (line, want)
+        np.testing.assert_allclose([float(x) for x in got[1:]], [float(x) for x in ref[1:]], rtol=1e-4, atol=1e-6,
+                                   err_msg=got[0])
+
+
 def embedded_rows(n):
     """The first n rows (id, formation energy, CIF text) of the embedded 1,500 Materials Project crystals:
     real crystals that every clone has, ../shared or not."""

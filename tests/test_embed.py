@@ -78,8 +78,10 @@ def test_bad_requests_get_one_clear_error(tmp_path, capsys):
     table = write_table(tmp_path / "crystals.csv", rows, ["id", "cif"])
     code, _, err = run_cli(["embed", "--model", MODEL, "--out", tmp_path / "e.txt", table], capsys)
     assert code == 2 and "name the file .csv, .npy or .parquet" in err
-    code, _, err = run_cli(["embed", "--model", MODEL, "--member", "3", "--out", tmp_path / "e.csv", table], capsys)
-    assert code == 2 and "3 member(s)" in err
+    members = len(load_model(MODEL).models)  # one past the last member
+    code, _, err = run_cli(["embed", "--model", MODEL, "--member", str(members), "--out", tmp_path / "e.csv", table],
+                           capsys)
+    assert code == 2 and f"{members} member(s)" in err
     code, _, err = run_cli(["embed", "--model", MODEL, "--out", table, table], capsys)
     assert code == 2 and "is an input" in err
     (tmp_path / "broken.cif").write_text("data_x\n_cell_length_a 3\n")

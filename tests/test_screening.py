@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, embedded_rows, write_table
+from conftest import ROOT, assert_same_predictions, embedded_rows, write_table
 
 from cgcnn.apps.predict import Predictor
 from cgcnn.apps.screening import predict_files
@@ -61,7 +61,7 @@ def test_shards_joined_in_order_are_the_whole_run(table, reference, tmp_path):
         predict_files(MODEL, [table], tmp_path / f"part{index}.csv", progress=False, shard=(index, 3))
         parts.append((tmp_path / f"part{index}.csv").read_text().splitlines(keepends=True))
     joined = "".join(parts[0] + parts[1][2:] + parts[2][2:])
-    assert joined == reference
+    assert_same_predictions(joined, reference)
     with pytest.raises(Exception, match="index runs from 0 to 2"):
         predict_files(MODEL, [table], tmp_path / "x.csv", progress=False, shard=(3, 3))
     from cgcnn.cli import shard_option
@@ -77,7 +77,7 @@ def test_two_torchrun_processes_write_what_one_does(table, reference, tmp_path):
                "--no-progress", "predict", "--model", MODEL, "--out", str(tmp_path / "p.csv"), str(table)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "p.csv").read_text() == reference
+    assert_same_predictions((tmp_path / "p.csv").read_text(), reference)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]  # the parts are gone
     assert done.stdout.count("wrote 120 predictions") == 1  # said once, by the first process
 
@@ -133,7 +133,7 @@ def test_a_table_of_structures_is_listed_record_by_record(table, reference, tmp_
     pd.read_csv(table).to_parquet(tmp_path / "crystals.parquet", row_group_size=50)  # three row groups
     assert all(isinstance(item, Frame) for item in collect_structures([tmp_path / "crystals.parquet"]).items)
     predict_files(MODEL, [tmp_path / "crystals.parquet"], tmp_path / "from-parquet.csv", progress=False, workers=2)
-    assert (tmp_path / "from-parquet.csv").read_text() == reference
+    assert_same_predictions((tmp_path / "from-parquet.csv").read_text(), reference)
     lines = table.read_text(encoding="utf-8").splitlines(keepends=True)
     (tmp_path / "utf16.csv").write_text("".join(lines), encoding="utf-16")
     code, _, err = run_cli(["predict", "--model", MODEL, "--out", tmp_path / "p.csv", tmp_path / "utf16.csv"], capsys)

@@ -34,7 +34,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from tasks import LC_VAL, ROOT, SPLITS, TASKS, lc_epochs, portable, recipe_path
+from tasks import LC_VAL, MODELS, ROOT, SPLITS, TASKS, lc_epochs, portable, recipe_path, recorded
 
 SHARED = ROOT.parent / "shared" / "data" / "mp-cgcnn-37k.tar.gz"
 DEFAULT_WORK = Path(os.environ.get("CGCNN_BENCHMARK_WORK", "/tmp/cgcnn-accuracy"))
@@ -144,11 +144,12 @@ def command(task: str, work: Path, runs: Path, extra: list, member: int | None =
 
 def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: int | None = None) -> None:
     """Train TASK (later options override the task's), resuming a run folder that holds a checkpoint."""
+    from cgcnn.training.ensemble import ensemble_started
+
     cmd = command(task, work, runs, extra, member)
     outs = [cmd[k + 1] for k, arg in enumerate(cmd[:-1]) if arg == "--out"]
     out = Path(outs[-1])  # the last --out given wins, as in cgcnn train
-    started = [out / "checkpoint.pt", out / "member-0" / "checkpoint.pt", out / "member-0" / "test_metrics.json"]
-    if any(path.is_file() for path in started):  # a finished member counts (restored ones have no checkpoint)
+    if (out / "checkpoint.pt").is_file() or ensemble_started(out):  # the rule `cgcnn train --resume` applies
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     printable = shlex.join(["OMP_NUM_THREADS=" + str(threads), "python", *cmd[1:]])
@@ -205,11 +206,10 @@ def _unpack_shipped(task: str, folder: Path) -> Path:
     from cgcnn.io.write import save_torch
     from cgcnn.model.files import ENSEMBLE_FORMAT, safe_load
 
-    shipped = ROOT / "src" / "cgcnn" / "data" / "models" / f"{task}.pt"
-    recorded = json.loads((ROOT / "benchmarks" / "results" / "accuracy.json").read_text())["tasks"][task]
+    shipped, record = MODELS / f"{task}.pt", recorded()["tasks"][task]
     obj = safe_load(shipped)
     members = obj["members"] if obj.get("format") == ENSEMBLE_FORMAT else [obj]
-    metrics = recorded["metrics"]
+    metrics = record["metrics"]
     split = (SPLITS / f"{TASKS[task]['table']}.json").read_text()
     for k, member in enumerate(members):
         out = folder / f"member-{k}"
@@ -218,11 +218,11 @@ def _unpack_shipped(task: str, folder: Path) -> Path:
         (out / "split.json").write_text(split)
         member_metrics = metrics["members_test"][k] if "members_test" in metrics else metrics["test"]
         (out / "test_metrics.json").write_text(json.dumps({"restored": True, "test": member_metrics}, indent=1))
-    commands = recorded["commands"] if len(members) > 1 else [_member_command(c, folder) for c in recorded["commands"]]
+    commands = record["commands"] if len(members) > 1 else [_member_command(c, folder) for c in record["commands"]]
     (folder / "restored.json").write_text(json.dumps({
         "from": portable(str(shipped)), "members": len(members), "commands": commands,
-        "epoch_seconds_total": recorded["epoch_seconds_total"],
-        "wall_seconds_total": recorded["wall_seconds_total"]}, indent=1) + "\n")
+        "epoch_seconds_total": record["epoch_seconds_total"],
+        "wall_seconds_total": record["wall_seconds_total"]}, indent=1) + "\n")
     return folder
 
 

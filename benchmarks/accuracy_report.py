@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks import LC_CRYSTAL_PASSES, LC_VAL, ROOT, TASKS, lc_epochs, marked_sections, recipe, run_summary
+from tasks import (LC_CRYSTAL_PASSES, LC_VAL, MODELS, RECORDED, ROOT, TASKS, lc_epochs, marked_sections, recorded,
+                   run_summary)
 from cgcnn.apps.plots import learning_curve_plot, parity_plot, roc_plot
 
 FIGURES, RESULTS = ROOT / "docs" / "figures", ROOT / "benchmarks" / "results"
-MODELS = ROOT / "src" / "cgcnn" / "data" / "models"
 NOTES = RESULTS / "accuracy-notes.md"
 RECIPES_NOTE = ("Each task's settings are committed as a recipe, `recipes/TASK.yaml`: `cgcnn train TABLE --config "
                 "recipes/TASK.yaml --split-file ... --out ...` is the same training as the command below "
@@ -207,15 +207,6 @@ def ship(runs: Path, summaries: dict) -> None:
     (MODELS / "models.json").write_text(json.dumps(catalogue, indent=1) + "\n")
 
 
-def recorded() -> dict:
-    """The committed results (benchmarks/results/accuracy.json), for tasks whose run folders are not here."""
-    path = RESULTS / "accuracy.json"
-    earlier = json.loads(path.read_text()) if path.is_file() else {"tasks": {}, "learning_curve": []}
-    for task, summary in earlier["tasks"].items():  # files written before "epochs" was recorded
-        summary.setdefault("epochs", recipe(task)["epochs"])
-    return earlier
-
-
 def report(runs: Path) -> None:
     """Regenerate from the run folders present; a task (or the learning curve) without one keeps its recorded
     result, figure and shipped model, so one task can be re-run without re-running them all."""
@@ -226,7 +217,7 @@ def report(runs: Path) -> None:
     learning_curve_outputs(lc_rows)
     lc_rows = lc_rows or earlier["learning_curve"]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "accuracy.json").write_text(json.dumps({"tasks": summaries, "learning_curve": lc_rows}, indent=1) + "\n")
+    RECORDED.write_text(json.dumps({"tasks": summaries, "learning_curve": lc_rows}, indent=1) + "\n")
     write_results(summaries, lc_rows)
     # a run whose test metrics are the recorded ones is the model already shipped: its file keeps the records
     # that later benchmarks added (calibration, domain)

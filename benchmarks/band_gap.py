@@ -64,7 +64,7 @@ def markdown(report: dict) -> list[str]:
 
 
 def versus_paper(row: dict) -> str:
-    mae, se = row["non-metals"], row.get("non-metals_se", 0.0)
+    mae, se = row["non-metals"], row["non-metals_se"]
     side = "below" if mae < PAPER else "above"
     return f"{mae:.3f} ± {se:.3f} eV, {abs(mae - PAPER):.3f} eV {side} the paper's {PAPER}"
 

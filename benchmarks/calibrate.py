@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks import ROOT, SPLITS, TASKS, data_arguments, insert_results_section
+from tasks import MODELS, ROOT, SPLITS, TASKS, data_arguments, insert_results_section
 
 RESULTS = ROOT / "benchmarks" / "results" / "calibration.json"
 MARK, MARK_END = "<!-- calibration: benchmarks/calibrate.py -->", "<!-- /calibration -->"
 FIGURE = ROOT / "docs" / "figures" / "calibration-intervals.png"
-MODELS = ROOT / "src" / "cgcnn" / "data" / "models"
 LEVELS = (0.68, 0.9, 0.95)
 SIGMAS = {"0.68": 1.0, "0.9": 1.645, "0.95": 1.96}  # a Gaussian's multiples of σ for the same levels
 

@@ -16,6 +16,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SPLITS = HERE / "splits"
 RECIPES = ROOT / "recipes"
+MODELS = ROOT / "src" / "cgcnn" / "data" / "models"  # the shipped models, loadable by name
+RECORDED = HERE / "results" / "accuracy.json"  # the accuracy benchmark's committed results
 
 TASKS = {
     "formation-energy": {"table": "mp37k", "target": "formation_energy_per_atom", "unit": "eV/atom", "paper": 0.039},
@@ -52,6 +54,14 @@ def portable(text: str, work: Path | None = None) -> str:
     if work is not None:
         text = text.replace(str(work), "$WORK")
     return text.replace(str(ROOT) + "/", "")
+
+
+def recorded() -> dict:
+    """The accuracy benchmark's committed results: {"tasks": {task: run summary}, "learning_curve": [...]}."""
+    earlier = json.loads(RECORDED.read_text()) if RECORDED.is_file() else {"tasks": {}, "learning_curve": []}
+    for task, summary in earlier["tasks"].items():  # files written before "epochs" was recorded
+        summary.setdefault("epochs", recipe(task)["epochs"])
+    return earlier
 
 
 def run_summary(task: str, folder: Path) -> dict:

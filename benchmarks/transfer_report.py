@@ -14,6 +14,7 @@ import numpy as np
 
 from transfer import (CV_FOLDS, HERE, PROPERTIES, ROOT, RUNS, SEEDS, SOURCE, WORK, epochs_for, jobs, point_split,
                       split_file)
+from tasks import MODELS
 
 RESULTS = HERE / "results" / "transfer.json"
 DOC = ROOT / "docs" / "TRANSFER.md"
@@ -235,7 +236,6 @@ def multitask_lines() -> tuple[list[str], dict]:
     return lines, {"epochs": MULTITASK_EPOCHS, "runs": runs}
 
 
-MODELS = ROOT / "src" / "cgcnn" / "data" / "models"
 LICENCES = {
     "dielectric": "weights MIT, as cgcnn; data from matminer 0.4.1 (BSD), values from the Materials Project "
                   "(CC BY 4.0: cite A. Jain et al., APL Materials 1, 011002 (2013), and I. Petousis et al., "

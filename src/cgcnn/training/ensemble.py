@@ -30,6 +30,12 @@ def member_dir(run_dir: PathLike, k: int) -> Path:
     return Path(run_dir) / f"member-{k}"
 
 
+def ensemble_started(run_dir: PathLike) -> bool:
+    """Whether the folder holds an ensemble run to resume: member 0 has a checkpoint, or is finished (a
+    finished member counts even without its checkpoint, e.g. one bundled from elsewhere)."""
+    return any((member_dir(run_dir, 0) / name).exists() for name in (CHECKPOINT, METRICS))
+
+
 def fit_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
                  element_features: torch.Tensor, run_dir: PathLike, *, source: PathLike = "dataset",
                  resume: bool = False, progress: bool = True) -> dict:
@@ -44,8 +50,7 @@ def fit_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainC
 def _fit_members(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig,
                  element_features: torch.Tensor, run_dir: Path, source: PathLike, resume: bool,
                  progress: bool) -> dict:
-    # a finished member counts as started even without its checkpoint (members bundled from elsewhere)
-    started = any((member_dir(run_dir, 0) / name).exists() for name in (CHECKPOINT, METRICS))
+    started = ensemble_started(run_dir)
     if not resume and started:
         raise InputError(run_dir, "the folder already holds an ensemble run; pass --resume or choose another --out")
     if resume and not started:

@@ -76,11 +76,11 @@ def graph_store_in_a_temporary_folder(tmp_path_factory):
 
 
 def read_predictions(path):
-    """Rows of a `cgcnn predict` CSV (its first line is a `#` comment saying what the columns hold)."""
+    """Rows of a `cgcnn predict` CSV (plain CSV, header first)."""
     import csv
 
-    with open(path) as handle:
-        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def assert_same_predictions(text: str, reference: str) -> None:
@@ -90,8 +90,8 @@ def assert_same_predictions(text: str, reference: str) -> None:
     import numpy as np
 
     lines, expected = text.splitlines(), reference.splitlines()
-    assert lines[:2] == expected[:2] and len(lines) == len(expected)  # what the columns hold, and the header
-    for line, want in zip(lines[2:], expected[2:]):
+    assert lines[:1] == expected[:1] and len(lines) == len(expected)  # the header
+    for line, want in zip(lines[1:], expected[1:]):
         got, ref = line.split(","), want.split(",")
         assert got[0] == ref[0] and len(got) == len(ref), (line, want)
         np.testing.assert_allclose([float(x) for x in got[1:]], [float(x) for x in ref[1:]], rtol=1e-4, atol=1e-6,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, assert_same_predictions, embedded_rows, write_table
+from conftest import ROOT, assert_same_predictions, embedded_rows, read_predictions, write_table
 
 from cgcnn.apps.predict import Predictor
 from cgcnn.apps.screening import predict_files
@@ -40,7 +40,7 @@ def test_a_killed_run_resumes_with_no_row_lost_or_doubled(table, reference, tmp_
     with pytest.raises(KeyboardInterrupt):
         predict_files(MODEL, [table], out, chunk=25, progress=False)
     partial = tmp_path / "p.csv.partial"
-    assert not out.exists() and len(partial.read_text().splitlines()) == 2 + 50
+    assert not out.exists() and len(partial.read_text().splitlines()) == 1 + 50
     with open(partial, "a") as handle:  # a line cut short by the kill
         handle.write("mp-cut,-1.2")
     monkeypatch.setattr(Predictor, "predict_graphs_full", real)
@@ -50,8 +50,8 @@ def test_a_killed_run_resumes_with_no_row_lost_or_doubled(table, reference, tmp_
     # resuming a finished run finds nothing to do; another model's partial file is refused when insisting
     assert predict_files(MODEL, [table], out, chunk=25, progress=False, resume=True)["resumed"] == 120
     assert out.read_text() == reference
-    (tmp_path / "q.csv.partial").write_text("# another model\nid,prediction\n")
-    with pytest.raises(Exception, match="written by another command"):
+    (tmp_path / "q.csv.partial").write_text("id,prediction\n")
+    with pytest.raises(Exception, match="holds rows of another run"):
         predict_files(MODEL, [table], tmp_path / "q.csv", progress=False, resume=True)
 
 
@@ -60,7 +60,7 @@ def test_shards_joined_in_order_are_the_whole_run(table, reference, tmp_path):
     for index in range(3):
         predict_files(MODEL, [table], tmp_path / f"part{index}.csv", progress=False, shard=(index, 3))
         parts.append((tmp_path / f"part{index}.csv").read_text().splitlines(keepends=True))
-    joined = "".join(parts[0] + parts[1][2:] + parts[2][2:])
+    joined = "".join(parts[0] + parts[1][1:] + parts[2][1:])
     assert_same_predictions(joined, reference)
     with pytest.raises(Exception, match="index runs from 0 to 2"):
         predict_files(MODEL, [table], tmp_path / "x.csv", progress=False, shard=(3, 3))
@@ -78,7 +78,7 @@ def test_two_torchrun_processes_write_what_one_does(table, reference, tmp_path):
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_same_predictions((tmp_path / "p.csv").read_text(), reference)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]  # the parts are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.csv-metadata.json"]  # the parts are gone
     assert done.stdout.count("wrote 120 predictions") == 1  # said once, by the first process
 
 
@@ -111,7 +111,7 @@ def test_many_frame_files_are_read_lazily_and_predict_as_structures_do(tmp_path)
     report = predict_files(MODEL, [tmp_path / "many.extxyz", tmp_path / "some.db"], tmp_path / "p.csv",
                            progress=False, workers=2)
     assert report["predicted"] == 35
-    rows = [line.split(",") for line in (tmp_path / "p.csv").read_text().splitlines()[2:]]
+    rows = [line.split(",") for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
     expected = load_model(MODEL).predict(structures)[:, 0]
     got = [float(r[1]) for r in rows]
     assert got[30:] == pytest.approx(expected[:5], abs=2e-5)
@@ -141,3 +141,105 @@ def test_a_table_of_structures_is_listed_record_by_record(table, reference, tmp_
     (tmp_path / "ragged.csv").write_text("id,cif\nx,1,2\n")
     code, _, err = run_cli(["predict", "--model", MODEL, "--out", tmp_path / "p.csv", tmp_path / "ragged.csv"], capsys)
     assert code == 2 and "ragged.csv: id 'x': 3 cells where the header has 2" in err
+
+
+def _interrupted(table, out, monkeypatch, model=MODEL, chunks=2):
+    """A run of `model` killed after `chunks` chunks of 25 crystals, leaving OUT.partial."""
+    real, calls = Predictor.predict_graphs_full, []
+
+    def dies(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > chunks:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict_graphs_full", dies)
+    with pytest.raises(KeyboardInterrupt):
+        predict_files(model, [table], out, chunk=25, progress=False)
+    monkeypatch.setattr(Predictor, "predict_graphs_full", real)
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    """A second model with the same target names (the shipped one, one weight changed)."""
+    import torch
+
+    from cgcnn.io.write import save_torch
+    from cgcnn.model import safe_load
+    from cgcnn.model.catalogue import resolve_model
+
+    stored = safe_load(resolve_model(MODEL))
+    members = stored["members"] if "members" in stored else [stored]
+    weights = members[0]["state_dict"]
+    name = next(k for k, v in weights.items() if v.is_floating_point() and v.ndim == 2)
+    weights[name] = weights[name] + torch.full_like(weights[name], 1e-3)
+    path = tmp_path_factory.mktemp("other") / "other.pt"
+    save_torch(stored, path)
+    return path
+
+
+def test_rows_of_another_model_or_other_inputs_are_never_mixed(table, other_model, tmp_path, monkeypatch):
+    out = tmp_path / "p.csv"
+    _interrupted(table, out, monkeypatch)
+    before = (tmp_path / "p.csv.partial").read_text()
+    for resume in (None, True):  # the plain command and --resume: refused, the partial file kept
+        with pytest.raises(Exception, match="holds rows of another run \\(other model file\\)"):
+            predict_files(other_model, [table], out, chunk=25, progress=False, resume=resume)
+        assert (tmp_path / "p.csv.partial").read_text() == before
+    fewer = write_table(tmp_path / "fewer.csv", embedded_rows(60), ["id", "cif"])
+    with pytest.raises(Exception, match="other input list"):
+        predict_files(MODEL, [fewer], out, chunk=25, progress=False)
+    assert predict_files(MODEL, [table], out, chunk=25, progress=False)["predicted"] == 120
+    # a finished file of another model is not continued either
+    with pytest.raises(Exception, match="other model file"):
+        predict_files(other_model, [table], out, progress=False, resume=True)
+    assert len(read_predictions(out)) == 120
+
+
+def test_the_output_is_plain_csv_with_its_metadata_beside_it(table, reference, tmp_path):
+    import csv
+    import json
+
+    import pandas as pd
+
+    out = tmp_path / "p.csv"
+    out.write_text(reference)
+    frame = pd.read_csv(out)  # no options needed
+    assert list(frame.columns[:2]) == ["id", "prediction"] and len(frame) == 120
+    assert next(csv.reader(open(out))) == list(frame.columns)
+    predict_files(MODEL, [table], out, progress=False, interval=0.9)
+    meta = json.loads((tmp_path / "p.csv-metadata.json").read_text())
+    assert meta["url"] == "p.csv" and meta["@context"] == "http://www.w3.org/ns/csvw"
+    assert [c["name"] for c in meta["tableSchema"]["columns"]] == list(pd.read_csv(out).columns)
+    assert meta["tableSchema"]["columns"][1]["unit"] == "eV/atom" and meta["interval_level"] == 0.9
+    assert len(meta["fingerprint"]["model_sha256"]) == 64 and meta["fingerprint"]["n_inputs"] == 120
+
+
+def test_a_second_writer_of_the_same_output_is_refused(table, tmp_path):
+    from cgcnn.io.write import ChunkedCsv
+
+    out = tmp_path / "p.csv"
+    holder = ChunkedCsv(out, ["id", "prediction"], {"fingerprint": {}})
+    holder.open()
+    try:
+        with pytest.raises(Exception, match="another command is writing p.csv"):
+            predict_files(MODEL, [table], out, progress=False)
+    finally:
+        holder.close()
+    assert predict_files(MODEL, [table], out, progress=False, resume=False)["predicted"] == 120
+
+
+def test_the_ood_warning_counts_the_rows_of_the_run_resumed(table, tmp_path, monkeypatch):
+    whole = predict_files(MODEL, [table], tmp_path / "whole.csv", chunk=25, progress=False)
+    out = tmp_path / "p.csv"
+    _interrupted(table, out, monkeypatch, chunks=4)
+    resumed = predict_files(MODEL, [table], out, chunk=25, progress=False)
+    assert resumed["resumed"] == 100 and resumed["out_of_domain"] == whole["out_of_domain"]
+    flagged = sum(row["ood"] == "1" for row in read_predictions(out))
+    assert resumed["out_of_domain"] == flagged
+
+
+def test_no_inputs_is_an_error_not_an_empty_file(tmp_path):
+    with pytest.raises(Exception, match="no inputs"):
+        predict_files(MODEL, [], tmp_path / "p.csv", progress=False)
+    assert not list(tmp_path.iterdir())

@@ -6,7 +6,10 @@ of a scheduler (`shard`, e.g. a SLURM array)."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +19,11 @@ from ..config import PathLike
 from ..errors import CgcnnError
 from ..graphs.featurize import iter_graphs
 from ..io.structures import CrystalDataset, collect_structures
-from ..io.write import ChunkedCsv, atomic_path, output_file, raise_if_full, write_skipped
+from ..io.write import (ChunkedCsv, atomic_path, metadata_path, output_file, raise_if_full, write_skipped,
+                        write_text)
+from ..model.catalogue import resolve_model
 from ..training import distributed
-from ..training.report import format_value
+from ..training.report import format_value, value_columns
 from .predict import (BATCH, SETTINGS, Predictor, finite_or_skipped, files_read_by, load_model,
                       release_freed_memory, skipped_path, usable_chunks)
 
@@ -40,6 +45,8 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         if context.enabled and shard:
             raise CgcnnError("--shard and torchrun both split the inputs: use one of them")
         index, count = (context.rank, context.world) if context.enabled else shard or (0, 1)
+        if not inputs:
+            raise CgcnnError("no inputs: give the structure files, folders or tables to predict")
         dataset = collect_structures(inputs, skip_bad, recursive)
         read = files_read_by(inputs, dataset, model_path, atom_init)
         out_path = output_file(out_path, read)  # before any work
@@ -48,14 +55,16 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         if interval is not None:
             predictor.require_calibration(model_path)
         target = part_path(out_path, index, count) if context.enabled else out_path
-        report = _predict_block(predictor, block(dataset, index, count), target, batch_size, workers, skip_bad,
-                                chunk, progress and context.main, interval, resume)
+        made_by = fingerprint(model_path, atom_init or dataset.atom_init, dataset, (index, count), interval)
+        metadata = prediction_metadata(predictor, model_path, made_by, interval)
+        report = _predict_block(predictor, block(dataset, index, count), target, metadata, batch_size, workers,
+                                skip_bad, chunk, progress and context.main, interval, resume)
         if context.enabled:
             totals = distributed.summed([report[k] or 0 for k in ("predicted", "skipped", "out_of_domain")])
             report.update(zip(("predicted", "skipped", "out_of_domain"), map(int, totals)))
             distributed.barrier(context)
             if context.main:
-                join_parts(out_path, count)
+                join_parts(out_path, count, {**made_by, "block": [0, 1]})
             distributed.barrier(context)
         return report
     finally:
@@ -77,21 +86,62 @@ def part_path(out_path: Path, index: int, count: int) -> Path:
     return out_path.with_name(f"{out_path.name}.part{index}of{count}")
 
 
-def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path, batch_size: int, workers: int,
-                   skip_bad: bool, chunk: int, progress: bool, interval: float | None,
+def fingerprint(model_path: PathLike, atom_init: PathLike | None, dataset: CrystalDataset,
+                block_index: tuple[int, int], interval: float | None) -> dict:
+    """What makes a prediction file's rows: the model file's (and element table's) SHA-256, the input list's
+    (ids and where each crystal comes from, in order), the block of it, the interval level. Stored beside the
+    output so that resume, a second writer and joining shards are checked against it."""
+    sources = "\n".join(f"{i}\t{s}" for i, s in zip(dataset.ids, dataset.sources))
+    return {"model_sha256": file_sha256(resolve_model(model_path)),
+            "element_table_sha256": file_sha256(Path(atom_init)) if atom_init else None,
+            "inputs_sha256": hashlib.sha256(sources.encode()).hexdigest(), "n_inputs": len(dataset.ids),
+            "block": list(block_index), "interval": interval}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for piece in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def prediction_header(predictor: Predictor, interval: float | None) -> list[str]:
+    placeholder = np.zeros((1, predictor.model.config.n_outputs))
+    with_domain = bool(predictor.metadata.get("domain"))
+    return ["id", *predictor.columns(placeholder, placeholder, interval), *(["ood"] if with_domain else [])]
+
+
+def prediction_metadata(predictor: Predictor, model_path: PathLike, made_by: dict, interval: float | None) -> dict:
+    """The CSV on the Web description of a prediction file (its -metadata.json sidecar): each column with
+    its target and unit, the model, and the fingerprint of what made the rows."""
+    from .. import __version__
+
+    header = prediction_header(predictor, interval)
+    units = dict(zip(value_columns(predictor.target_names), predictor.units))
+    columns = [{"name": name, "titles": name, "datatype": "string" if name == "id" else "number",
+                **({"unit": units[name]} if units.get(name) else {})} for name in header]
+    return {"@context": "http://www.w3.org/ns/csvw", "dc:description": predictor.describe(interval),
+            "dc:creator": f"cgcnn {__version__}", "dc:source": " ".join(["cgcnn", *sys.argv[1:]]),
+            "model": str(model_path), "targets": predictor.target_names, "units": predictor.units,
+            "interval_level": interval, "tableSchema": {"columns": columns},
+            "fingerprint": {**made_by, "columns": header}}
+
+
+def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path, metadata: dict, batch_size: int,
+                   workers: int, skip_bad: bool, chunk: int, progress: bool, interval: float | None,
                    resume: bool | None) -> dict:
     with_domain = bool(predictor.metadata.get("domain"))
-    placeholder = np.zeros((1, predictor.model.config.n_outputs))
-    header = ["id", *predictor.columns(placeholder, placeholder, interval), *(["ood"] if with_domain else [])]
-    # the comment says what the columns hold: pandas reads the file with comment="#"
-    output = ChunkedCsv(out_path, [f"# {predictor.describe(interval)}", ",".join(header)])
+    output = ChunkedCsv(out_path, metadata["fingerprint"]["columns"], metadata)
     done = output.open(resume)
     if done:
         log.info("%s: %d predictions already written; predicting the rest", output.partial, len(done))
     rest = [k for k, crystal in enumerate(dataset.ids) if str(crystal) not in done]
     todo = CrystalDataset([dataset.ids[k] for k in rest], [dataset.items[k] for k in rest],
                           [dataset.sources[k] for k in rest], skipped=dataset.skipped)
-    skipped, written, flagged = list(todo.skipped), len(done), 0
+    # the warning counts every row of the file, those of the run resumed too
+    flagged = output.count("ood", "1") if done and with_domain else 0
+    skipped, written = list(todo.skipped), len(done)
     graphs = iter_graphs(todo.items, todo.sources, predictor.params, workers, progress, skip_bad)
     try:
         for ids, sources, batch in usable_chunks(graphs, todo, predictor, skipped, skip_bad, chunk):
@@ -118,18 +168,21 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             "resumed": len(done)}
 
 
-def join_parts(out_path: Path, count: int) -> None:
-    """The parts' rows in order under the first part's comment and header (rank 0, after all finished);
-    their skipped lists joined likewise."""
+def join_parts(out_path: Path, count: int, made_by: dict) -> None:
+    """The parts' rows in order under the first part's header (rank 0, after all finished), with one
+    metadata sidecar for the whole; their skipped lists joined likewise."""
     parts = [part_path(out_path, k, count) for k in range(count)]
+    first = json.loads(metadata_path(parts[0]).read_text())
     with atomic_path(out_path) as tmp, open(tmp, "w") as out:
         for k, part in enumerate(parts):
             with open(part) as handle:
                 for line_number, line in enumerate(handle):
-                    if k == 0 or line_number >= 2:
+                    if k == 0 or line_number >= 1:
                         out.write(line)
+    write_text(metadata_path(out_path), json.dumps({**first, "url": out_path.name,
+                                                    "fingerprint": {**first["fingerprint"], **made_by}}, indent=1) + "\n")
     lists = [skipped_path(p) for p in parts]
     rows = [row for p in lists if p.is_file() for row in list(csv.reader(p.open(newline="")))[1:]]
     write_skipped(skipped_path(out_path), rows)
-    for path in parts + lists:
+    for path in parts + lists + [metadata_path(p) for p in parts]:
         path.unlink(missing_ok=True)

@@ -168,58 +168,140 @@ def _drop_cut_line(path: Path, block: int = 1 << 16) -> None:
         handle.truncate(0)
 
 
+def metadata_path(path: PathLike) -> Path:
+    """A table's metadata sidecar, named by the W3C CSV on the Web convention: NAME-metadata.json."""
+    path = Path(path)
+    return path.with_name(path.name + "-metadata.json")
+
+
+def lock_file(path: Path, busy: str) -> Any:
+    """`path` opened and locked (an advisory lock, released by the system if the process dies); while
+    another process holds it, one error: `busy` and who holds it. Retried if its owner removed the file
+    meanwhile (another inode). The caller removes the file, then closes the handle."""
+    import fcntl
+    import socket
+    import time
+
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise InputError(path.parent, f"{busy} ({owner})") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+                handle.flush()
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
+
+
+def release_lock(path: Path, handle: Any) -> None:
+    path.unlink(missing_ok=True)  # before unlocking: a waiter then finds the file gone and retries
+    handle.close()
+
+
+# what a difference in each fingerprint field means, for the error that refuses to mix two runs' rows
+FINGERPRINT_FIELDS = {"model_sha256": "model file", "element_table_sha256": "element table",
+                      "inputs_sha256": "input list (ids and files)", "block": "block of the inputs (--shard)",
+                      "interval": "--interval", "columns": "columns"}
+
+
 class ChunkedCsv:
     """A long CSV written chunk by chunk, each chunk whole, so that a killed run can be resumed.
 
-    Rows go to PATH.partial; each `append` writes complete lines and syncs them to disk; `finish` renames
-    the partial file onto PATH. The first lines (`head`: a comment and the header) say what the rows hold.
-    `open(resume=...)` finds an earlier partial file (or, asked to resume, a finished PATH) with the same
-    head, drops a line cut short by the kill, and returns the ids (first column) already written; with
-    another head it starts over, or with resume=True refuses."""
+    Rows go to PATH.partial; each `append` writes complete lines and syncs them to disk; `finish` writes the
+    metadata sidecar (PATH-metadata.json) and renames the partial file onto PATH. The file is plain CSV, header
+    first. While it is written, PATH is locked (.PATH.lock): a second writer gets one error. `metadata`
+    holds a "fingerprint" of what makes the rows (model file, inputs, settings), stored beside the partial
+    file too; `open(resume=...)` continues an earlier partial file (or, asked to resume, a finished PATH) only
+    if its fingerprint is the same, drops a line cut short by the kill, and returns the ids (first column)
+    already written. A partial file of another run is refused, never mixed in; resume=False starts over."""
 
-    def __init__(self, path: PathLike, head: Sequence[str]) -> None:
+    def __init__(self, path: PathLike, header: Sequence[str], metadata: dict) -> None:
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
-        self.head = [line.rstrip("\n") for line in head]
+        self.header = ",".join(header)
+        self.metadata = metadata
         self.handle: Any = None
+        self.lock: Any = None
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.lock")
 
     def open(self, resume: bool | None = None) -> set[str]:
-        """Start or continue; resume=None continues a matching partial file quietly, True insists."""
+        """Start or continue; resume=None continues a partial file of the same run, True insists."""
         ensure_folder(self.path.parent)
+        self.lock = lock_file(self.lock_path, f"another command is writing {self.path.name}; wait for it to end "
+                              "or choose another --out")
+        try:
+            return self._open(resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, resume: bool | None) -> set[str]:
         remove_orphaned_temporaries(self.path.parent, self.path.name)
-        written: set[str] = set()
-        keep = False
         if self.partial.is_file() and resume is not False:
-            written = self._written(self.partial, insist=bool(resume))
-            keep = self._head_matches(self.partial)
+            written = self._written(self.partial)
         elif resume and self.path.is_file():  # a finished file, resumed: it becomes the partial one again
-            written, keep = self._written(self.path, insist=True), True
+            written = self._written(self.path)
+            os.replace(metadata_path(self.path), metadata_path(self.partial))
             os.replace(self.path, self.partial)
         elif resume:
             raise InputError(self.path, "nothing to resume: neither this file nor its .partial exists")
-        if not keep:
-            self.partial.write_text("\n".join(self.head) + "\n")
+        else:
+            written = set()
+            write_text(metadata_path(self.partial), self._metadata_text(self.partial))
+            self.partial.write_text(self.header + "\n")
         self.handle = open(self.partial, "a", newline="")
         return written
 
-    def _head_matches(self, source: Path) -> bool:
-        with open(source, newline="") as handle:
-            return [handle.readline().rstrip("\n") for _ in self.head] == self.head
+    def _metadata_text(self, path: Path) -> str:
+        import json
 
-    def _written(self, source: Path, insist: bool) -> set[str]:
+        return json.dumps({**self.metadata, "url": path.name}, indent=1, allow_nan=False) + "\n"
+
+    def _differences(self, source: Path) -> list[str]:
+        import json
+
+        try:
+            theirs = json.loads(metadata_path(source).read_text())["fingerprint"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return [f"no readable {metadata_path(source).name} says what made it"]
+        ours = self.metadata["fingerprint"]
+        return [FINGERPRINT_FIELDS[k] for k in FINGERPRINT_FIELDS if k in ours and theirs.get(k) != ours[k]]
+
+    def _written(self, source: Path) -> set[str]:
         import csv
 
-        if not self._head_matches(source):
-            if insist:
-                raise InputError(source, "was written by another command (other model, columns or options): "
-                                 "remove it, or run without --resume to start over")
-            return set()
+        differences = self._differences(source)
+        with open(source, newline="") as handle:
+            if handle.readline().rstrip("\n") != self.header and "columns" not in differences:
+                differences.append("columns")
+        if differences:
+            raise InputError(source, "holds rows of another run (other " + ", ".join(differences) + "); they are "
+                             "never mixed: remove it (and its -metadata.json) to start over, or choose another --out")
         _drop_cut_line(source)
         with open(source, newline="") as handle:  # row by row: a long run's file is never held whole
             rows = csv.reader(handle)
-            for _ in self.head:
-                next(rows, None)
+            next(rows, None)
             return {row[0] for row in rows if row}
+
+    def count(self, column: str, value: str) -> int:
+        """Rows of the partial file whose `column` holds `value` (what the rows resumed contribute)."""
+        import csv
+
+        with open(self.partial, newline="") as handle:
+            return sum(row.get(column) == value for row in csv.DictReader(handle))
 
     def append(self, rows: Iterable[Sequence]) -> None:
         import csv
@@ -232,11 +314,20 @@ class ChunkedCsv:
         os.fsync(self.handle.fileno())
 
     def finish(self) -> Path:
-        self.close()
+        """The metadata beside PATH, then the rows onto PATH; the lock is released."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+        write_text(metadata_path(self.path), self._metadata_text(self.path))
         os.replace(self.partial, self.path)
+        metadata_path(self.partial).unlink(missing_ok=True)
+        self.close()
         return self.path
 
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
             self.handle = None
+        if self.lock is not None:
+            release_lock(self.lock_path, self.lock)
+            self.lock = None

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +14,7 @@ import torch
 
 from ..config import ModelConfig, PathLike, TrainConfig
 from ..errors import InputError
-from ..io.write import ensure_folder, save_torch, write_csv
+from ..io.write import ensure_folder, lock_file, release_lock, save_torch, write_csv
 from ..model import safe_load
 from ..model.files import BEST, CHECKPOINT, ENSEMBLE
 
@@ -37,41 +34,15 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
     the first."""
     created = not run_dir.exists()
     ensure_folder(run_dir)
-    handle = _locked(run_dir / LOCK)
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-    handle.flush()
+    handle = lock_file(run_dir / LOCK, "another training run is using this folder; wait for it to end or "
+                       "choose another --out")
     try:
         yield
     finally:
-        (run_dir / LOCK).unlink(missing_ok=True)  # before unlocking: a waiter then finds the file gone
-        handle.close()
+        release_lock(run_dir / LOCK, handle)
         if created:  # the run stopped before writing anything
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
-
-
-def _locked(path: Path):
-    """The lock file, opened and locked; retried if its owner removed it meanwhile (another inode)."""
-    import fcntl
-
-    while True:
-        handle = open(path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            handle.close()
-            raise InputError(path.parent, f"another training run is using this folder ({owner}); wait for it "
-                             "to end or choose another --out") from None
-        try:
-            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
-                handle.seek(0)
-                handle.truncate()
-                return handle
-        except FileNotFoundError:
-            pass
-        handle.close()
 
 
 def write_log(path: Path, history: list[dict]) -> None:

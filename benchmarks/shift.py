@@ -1,0 +1,270 @@
+"""Shift benchmark: every shipped model on crystals it was not trained on, beside its own test split.
+
+    .venv/bin/python benchmarks/accuracy.py prepare      # the mp-cgcnn-37k tables, once
+    .venv/bin/python benchmarks/shift.py                 # outside sets, scores, results JSON, RESULTS.md table
+
+Sets, per model (nothing is fitted, calibrated, tuned or selected on the outside sets; they only measure):
+  test            the model's own test split (the committed splits of the accuracy benchmark)
+  new-chemsys     test crystals whose chemical system (set of elements) no training crystal has: a
+                  leave-cluster-out split inside mp-cgcnn-37k, with no retraining. Chemical systems are the
+                  clusters because screening proposes new compositions, and a held-out system removes the
+                  near-duplicates (polymorphs, other stoichiometries) that make a random split easy.
+  dielectric      matminer's dielectric_constant crystals not in mp-cgcnn-37k (all gapped): band gaps
+  flla            matminer's flla_2015 crystals not in mp-cgcnn-37k: formation energy; "flla near hull" keeps
+                  those within 0.05 eV/atom of the hull, where MP-2015's energies and correction scheme differ
+                  least from the training labels (the set predates MP's 2017+ corrections)
+  elastic         matminer's elastic_tensor crystals not in the elasticity set: log10 K, log10 G, Poisson
+No outside set exists here for phonon-peak (its data set is mp-phonons-1521 itself), perovskite-heat (every
+labelled Castelli perovskite is in its split) or fermi-energy (no other source of Fermi energies).
+
+Per model and set: MAE with its standard error, mean signed error, 68/90/95 % interval coverage, mean 90 %
+width, the `ood` rate, and of the worst-decile errors the share flagged, and flagged or inside the 90 %
+interval. Writes benchmarks/results/shift.json and the table of docs/RESULTS.md's "On new crystals" section.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tasks import MODELS, ROOT, SPLITS, data_arguments, insert_results_section
+
+SHARED = ROOT.parent / "shared" / "data" / "matminer-2018"
+RESULTS = ROOT / "benchmarks" / "results" / "shift.json"
+MARK, MARK_END = "<!-- shift: benchmarks/shift.py -->", "<!-- /shift -->"
+LEVELS = (0.68, 0.9, 0.95)
+NEAR_HULL = 0.05  # eV/atom
+
+# shipped model → (its table, its split file, its label column in the tables below)
+MODELS_ON = {
+    "formation-energy": ("mp37k", "mp37k", "formation_energy_per_atom"),
+    "band-gap": ("mp37k", "mp37k", "band_gap"),
+    "band-gap-nonmetal": ("mp37k-nonmetal", "mp37k-nonmetal", "band_gap"),
+    "metal-classifier": ("mp37k", "mp37k", "is_metal"),
+    "fermi-energy": ("mp37k", "mp37k", "fermi_energy"),
+    "bulk-modulus": ("elasticity", "elasticity", "log10_K_VRH"),
+    "shear-modulus": ("elasticity", "elasticity", "log10_G_VRH"),
+    "poisson-ratio": ("elasticity", "elasticity", "poisson_ratio"),
+}
+# outside set → the models it scores
+OUTSIDE = {
+    "dielectric": ["band-gap", "band-gap-nonmetal", "metal-classifier"],
+    "flla": ["formation-energy"],
+    "flla near hull": ["formation-energy"],
+    "elastic": ["bulk-modulus", "shear-modulus", "poisson-ratio"],
+}
+
+
+# ---------------------------------------------------------------- the crystals
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _matminer(name: str) -> list[dict]:
+    import pandas as pd
+
+    # a reference line before the header; pandas parses the quoted multi-line fields as matminer wrote them
+    frame = pd.read_csv(SHARED / f"{name}.csv.gz", skiprows=1)
+    return [{k: (v if isinstance(v, str) else str(v)) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _write_cifs(folder: Path, rows: list[dict], id_key: str) -> list[Path]:
+    from cgcnn.io.structures import structure_from_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for row in rows:
+        path = folder / f"{row[id_key]}.cif"
+        if not path.is_file():
+            structure_from_text(row["structure"], row[id_key]).to(filename=str(path))
+        paths.append(path)
+    return paths
+
+
+def outside_sets(work: Path) -> dict:
+    """{set: (ids, CIF paths, {label column: values})} of the outside crystals."""
+    known = {r["id"] for r in _read(work / "mp37k.csv")}
+    elastic_known = {r["id"] for r in _read(work / "elasticity.csv")}
+    folder = work / "shift"
+    sets = {}
+    rows = [r for r in _matminer("dielectric_constant") if r["material_id"] not in known and float(r["band_gap"]) > 0]
+    sets["dielectric"] = (rows, {"band_gap": [float(r["band_gap"]) for r in rows], "is_metal": [0.0] * len(rows)})
+    rows = [r for r in _matminer("flla_2015") if r["material_id"] not in known]
+    sets["flla"] = (rows, {"formation_energy_per_atom": [float(r["formation_energy_per_atom"]) for r in rows],
+                           "e_above_hull": [float(r["e_above_hull"]) for r in rows]})
+    rows = [r for r in _matminer("elastic_tensor") if r["material_id"] not in elastic_known
+            and float(r["K_VRH"]) > 0 and float(r["G_VRH"]) > 0]
+    sets["elastic"] = (rows, {"log10_K_VRH": [np.log10(float(r["K_VRH"])) for r in rows],
+                              "log10_G_VRH": [np.log10(float(r["G_VRH"])) for r in rows],
+                              "poisson_ratio": [float(r["poisson_ratio"]) for r in rows]})
+    out = {}
+    for name, (rows, labels) in sets.items():
+        paths = _write_cifs(folder / name, rows, "material_id")
+        out[name] = ([r["material_id"] for r in rows], paths, {k: np.array(v) for k, v in labels.items()})
+    ids, paths, labels = out["flla"]
+    near = np.flatnonzero(labels["e_above_hull"] <= NEAR_HULL)
+    out["flla near hull"] = ([ids[k] for k in near], [paths[k] for k in near],
+                             {k: v[near] for k, v in labels.items()})
+    return out
+
+
+def _chemical_system(path: Path) -> frozenset:
+    """The elements of a CIF written by pymatgen, from its _chemical_formula_sum line (no structure built)."""
+    for line in path.read_text().splitlines():
+        if line.startswith("_chemical_formula_sum"):
+            return frozenset(re.findall(r"[A-Z][a-z]?", line.split(None, 1)[1]))
+    raise ValueError(f"{path}: no _chemical_formula_sum")
+
+
+def own_sets(work: Path, table: str, label: str, cache: dict) -> dict:
+    """{"test", "new-chemsys"} of a model's table: its test split, and the test crystals of a chemical
+    system that no training crystal has (with its validation counterpart, "val new-chemsys", for fitting)."""
+    key = ("own", table, label)
+    if key in cache:
+        return cache[key]
+    if table == "elasticity":  # the Poisson ratio is in the extracted set's id_prop.csv, not the table
+        rows = {r["id"]: r for r in _read(work / "elasticity.csv")}
+        folder = work / "mp-cgcnn-37k" / "elasticity"
+        mp_id = dict(line.split(",") for line in (folder / "material_id_hash.csv").read_text().split())
+        for k, _, _, nu in (line.split(",") for line in (folder / "id_prop.csv").read_text().split()):
+            if mp_id[k] in rows:
+                rows[mp_id[k]]["poisson_ratio"] = nu
+    else:
+        rows = {r["id"]: r for r in _read(work / f"{table}.csv")}
+    split = json.loads((SPLITS / f"{table}.json").read_text())
+    systems = {i: _chemical_system(work / rows[i]["structure"]) for part in split.values() for i in part if i in rows}
+    seen = {systems[i] for i in split["train"] if i in systems}
+    sets = {}
+    for part, name in (("test", "test"), ("val", "val")):
+        ids = [i for i in split[part] if i in rows and rows[i].get(label, "") not in ("", "nan")]
+        new = [i for i in ids if systems[i] not in seen]
+        for chosen, label_name in ((ids, name), (new, f"{name} new-chemsys")):
+            sets[label_name] = (chosen, [work / rows[i]["structure"] for i in chosen],
+                                {label: np.array([float(rows[i][label]) for i in chosen])})
+    cache[key] = sets
+    return sets
+
+
+def graphs(paths: list, workers: int, cache_file: Path) -> list:
+    """Graphs of the default settings (every shipped model uses them), kept in the work folder."""
+    from cgcnn.config import GraphConfig
+    from cgcnn.graphs.featurize import build_graphs
+
+    if cache_file.is_file():
+        found = pickle.loads(cache_file.read_bytes())
+        if found[0] == [str(p) for p in paths]:
+            return found[1]
+    built = build_graphs(paths, [str(p) for p in paths], GraphConfig(), workers, progress=False)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_bytes(pickle.dumps(([str(p) for p in paths], built)))
+    return built
+
+
+# ---------------------------------------------------------------- the measures
+
+
+def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
+    """MAE ± standard error (or accuracy), coverage, widths, ood rate and the worst decile's flags."""
+    from cgcnn.training.calibration import interval
+
+    mean, spread, vectors = predictor.predict_graphs_full(graph_list)
+    ood = predictor.out_of_domain(graph_list, vectors)
+    ood = np.zeros(len(truth), dtype=int) if ood is None else ood
+    result = {"n": int(len(truth)), "ood_rate": float(ood.mean())}
+    if predictor.is_classifier:
+        wrong = (mean.argmax(1) != truth).astype(float)
+        result.update(accuracy=float(1 - wrong.mean()), error_flagged=float(ood[wrong == 1].mean())
+                      if wrong.any() else None)
+        return result
+    error = mean[:, 0] - truth
+    result.update(mae=float(np.abs(error).mean()), mae_se=float(np.abs(error).std(ddof=1) / np.sqrt(len(error))),
+                  mean_signed_error=float(error.mean()))
+    calibration = predictor.metadata.get("calibration")
+    inside90 = np.zeros(len(truth), dtype=bool)
+    if calibration:
+        for level in LEVELS:
+            lower, upper = interval(calibration, mean, spread if predictor.is_ensemble else None, level)
+            lower = np.where(predictor.non_negative, np.maximum(lower, 0.0), lower)
+            inside = (truth >= lower[:, 0]) & (truth <= upper[:, 0])
+            result[f"coverage_{level}"] = float(inside.mean())
+            if level == 0.9:
+                inside90 = inside
+                result["width_0.9"] = float((upper - lower)[:, 0].mean())
+    worst = np.argsort(-np.abs(error))[: max(1, len(error) // 10)]
+    result["worst_decile_flagged"] = float(ood[worst].mean())
+    result["worst_decile_flagged_or_covered"] = float(((ood[worst] == 1) | inside90[worst]).mean())
+    return result
+
+
+def score_all(work: Path, workers: int) -> dict:
+    from cgcnn import load_model
+
+    cache: dict = {}
+    outside = outside_sets(work)
+    report: dict = {}
+    for name, (table, split, label) in MODELS_ON.items():
+        if not (MODELS / f"{name}.pt").is_file():
+            continue
+        predictor = load_model(name)
+        sets = {k: v for k, v in own_sets(work, table, label, cache).items() if k in ("test", "test new-chemsys")}
+        sets.update({s: outside[s] for s, models in OUTSIDE.items() if name in models})
+        report[name] = {}
+        for set_name, (ids, paths, labels) in sets.items():
+            cache_file = work / "shift" / "graphs" / f"{table if 'test' in set_name else ''}{set_name}.pkl"
+            report[name][set_name.replace("test new-chemsys", "new-chemsys")] = measure(
+                predictor, graphs(paths, workers, cache_file), labels[label])
+            print(name, set_name, json.dumps(report[name][set_name.replace("test new-chemsys", "new-chemsys")]),
+                  flush=True)
+    return report
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _cell(r: dict | None, key: str, fmt: str) -> str:
+    return "–" if r is None or r.get(key) is None else format(r[key], fmt)
+
+
+def markdown(report: dict) -> list[str]:
+    """The generated table of docs/RESULTS.md's section (its prose is written by hand around it)."""
+    lines = [MARK, "| model | set | n | MAE ± se (or accuracy) | mean signed error | coverage 68 / 90 / 95 % | "
+             "mean 90 % width | ood | worst decile: flagged / flagged or covered |",
+             "|---|---|---:|---|---:|---|---:|---:|---|"]
+    for name, sets in report["models"].items():
+        for set_name, r in sets.items():
+            if "accuracy" in r:
+                score, signed = f"accuracy {r['accuracy']:.3f}", "–"
+            else:
+                score, signed = f"{r['mae']:.4g} ± {r['mae_se']:.2g}", f"{r['mean_signed_error']:+.3g}"
+            coverage = " / ".join(_cell(r, f"coverage_{level}", ".2f") for level in LEVELS)
+            worst = f"{_cell(r, 'worst_decile_flagged', '.2f')} / {_cell(r, 'worst_decile_flagged_or_covered', '.2f')}"
+            lines.append(f"| {name} | {set_name} | {r['n']:,} | {score} | {signed} | {coverage} | "
+                         f"{_cell(r, 'width_0.9', '.3g')} | {r['ood_rate']:.3f} | {worst} |")
+    return [*lines, MARK_END]
+
+
+def main() -> None:
+    parser = data_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="print the table; leave RESULTS.md as it is")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    report = {"models": score_all(args.work, args.workers)}
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    lines = markdown(report)
+    print("\n".join(lines))
+    if not args.no_write:
+        RESULTS.write_text(json.dumps(report, indent=1) + "\n")
+        insert_results_section(lines)
+
+
+if __name__ == "__main__":
+    main()

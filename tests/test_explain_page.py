@@ -26,7 +26,10 @@ def browser(page, *args):
 @pytest.fixture(scope="module")
 def explained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("explained")
-    rows = embedded_rows(4) + [{"id": "a/POSCAR</script>", "cif": embedded_rows(5)[4]["cif"]}]  # a hostile id
+    more = embedded_rows(7)
+    rows = embedded_rows(4) + [{"id": "a/POSCAR</script>", "cif": more[4]["cif"]},  # hostile ids
+                               {"id": "<!--<script>", "cif": more[5]["cif"]},
+                               {"id": "A_POSCAR_script", "cif": more[6]["cif"]}]  # the first's file name
     table = write_table(folder / "crystals.csv", rows, ["id", "cif"])
     report = explain_files("formation-energy", [table], folder / "sites.csv", html=folder / "page.html",
                            png=folder / "pictures")
@@ -43,7 +46,7 @@ def test_the_page_renders_every_atom_in_a_browser(explained):
     assert console == []  # no error (nor any message) in the console
     assert dom.count("<circle") == report["sites"]  # every atom drawn by the page's script
     assert dom.count("<tr>") == report["sites"] + 1  # the table: a header and a row per site
-    assert "a/POSCAR&lt;/script&gt;" in dom  # the id shown as text, not run
+    assert "a/POSCAR&lt;/script&gt;" in dom and "&lt;!--&lt;script&gt;" in dom  # ids shown as text, not run
     _, console = browser(page, f"--screenshot={folder / 'shot.png'}", "--window-size=1100,900")
     assert console == []
     shot = imread(folder / "shot.png")[..., :3]
@@ -54,7 +57,30 @@ def test_the_page_renders_every_atom_in_a_browser(explained):
 def test_pictures_of_each_crystal(explained):
     folder, report = explained
     pictures = sorted((folder / "pictures").iterdir())
-    assert report["pictures"] == len(pictures) == 5
-    assert "a_POSCAR_script.png" in [p.name for p in pictures]  # a safe file name from any id
+    assert report["pictures"] == len(pictures) == 7
+    names = [p.name for p in pictures]
+    assert "a_POSCAR_script.png" in names and "A_POSCAR_script-2.png" in names  # safe, and none overwritten
     image = imread(pictures[0])[..., :3]
     assert image.shape[0] > 300 and np.std(image) > 0.05  # not blank
+
+
+def test_an_unbounded_interval_and_hostile_text_keep_the_data_parseable(tmp_path):
+    import json
+    import re
+
+    from cgcnn.apps.explain_views import crystal_record, write_page
+
+    record = crystal_record("<!--<script>", ["Na"], np.zeros((1, 3)), np.eye(3) * 3, np.array([0.1]), 0.1,
+                            (-np.inf, np.inf))
+    write_page(tmp_path / "p.html", [record], "y", "eV", "m&<b>")
+    text = (tmp_path / "p.html").read_text()
+    data = re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.S).group(1)
+    assert "<" not in data and "Infinity" not in data
+    assert json.loads(data)["crystals"][0]["interval"] == [None, None]
+
+
+def test_the_page_cannot_overwrite_the_sites_csv(tmp_path):
+    table = write_table(tmp_path / "c.csv", embedded_rows(2), ["id", "cif"])
+    with pytest.raises(Exception, match="is also --out"):
+        explain_files("formation-energy", [table], tmp_path / "x.html", html=tmp_path / "x.html")
+    assert not (tmp_path / "x.html").exists()

@@ -79,6 +79,7 @@ CASES = {
                                  "not in the element feature table"),
     "partial occupancy": (rewrite(lambda t: t.replace(_atom_line(t), _atom_line(t)[:-1] + "0.5")),
                           "partially occupied site"),
+    "zero occupancy": (rewrite(lambda t: t.replace(_atom_line(t), _atom_line(t)[:-1] + "0")), "has occupancy 0"),
     "id without a file": (remove_file, "is listed in id_prop.csv but its CIF file is missing"),
     "file without an id": (orphan_file, "the file has no row in id_prop.csv"),
     "duplicate id": (duplicate_id, f"id '{BAD}' appears more than once"),
@@ -158,3 +159,31 @@ def test_five_thousand_atom_cell_is_handled(tmp_path):
     assert graph.edge_index.shape == (2, 12 * 5184)
     small, large = random_predictor().predict([cell, big])[:, 0]
     assert np.isfinite(large) and large == pytest.approx(small, abs=1e-4)  # a supercell of the same crystal
+
+
+def test_a_frame_declaring_more_atoms_than_the_file_holds_is_an_error_not_a_hang(tmp_path):
+    from cgcnn.apps.screening import predict_files
+
+    path = tmp_path / "frames.extxyz"
+    path.write_text("3000000000\nLattice=\"5 0 0 0 5 0 0 0 5\" Properties=species:S:1:pos:R:3\nNa 0 0 0\n")
+    with pytest.raises(Exception, match="declares 3,000,000,000 atoms but the file ends"):
+        predict_files("formation-energy", [path], tmp_path / "p.csv", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames.extxyz"]
+
+
+def test_a_table_cut_inside_a_quoted_structure_is_refused_by_every_reader(tmp_path):
+    from conftest import embedded_rows, write_table
+
+    from cgcnn.apps.embed import embed_files
+    from cgcnn.apps.explain import explain_files
+    from cgcnn.apps.screening import predict_files
+
+    table = write_table(tmp_path / "t.csv", embedded_rows(3), ["id", "cif"])
+    text = table.read_text()
+    table.write_text(text[: text.rindex("_cell_length_a")])  # cut inside the last quoted CIF
+    for run in (lambda: predict_files("formation-energy", [table], tmp_path / "p.csv", progress=False),
+                lambda: embed_files("formation-energy", [table], tmp_path / "e.csv", progress=False),
+                lambda: explain_files("formation-energy", [table], tmp_path / "x.csv")):
+        with pytest.raises(Exception, match="ends inside a quoted cell"):
+            run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]

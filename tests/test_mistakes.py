@@ -304,7 +304,8 @@ def test_screen_refuses_a_model_of_another_quantity(tmp_path, capsys):
 def test_tables_say_what_they_hold_band_gaps_are_not_negative_and_moduli_come_in_gpa(data, tmp_path, capsys):
     gap = random_model(tmp_path / "gap.pt", target="band_gap", target_mean=-5.0)  # predicts below zero
     assert run_cli(["predict", "--model", gap, "--out", tmp_path / "g.csv", data], capsys)[0] == 0
-    assert (tmp_path / "g.csv").read_text().startswith("# prediction = band_gap [eV]; band_gap clipped at 0\n")
+    assert (tmp_path / "g.csv").read_text().startswith("id,prediction")  # plain CSV; what it holds beside it
+    assert "band_gap clipped at 0" in (tmp_path / "g.csv-metadata.json").read_text()
     assert all(float(r["prediction"]) == 0.0 for r in read_predictions(tmp_path / "g.csv"))
     assert run_cli(["predict", "--model", "bulk-modulus", "--out", tmp_path / "k.csv", data], capsys)[0] == 0
     rows = read_predictions(tmp_path / "k.csv")
@@ -384,3 +385,87 @@ def test_prediction_errors_do_not_suggest_training_options_and_stay_on_their_lin
                               tmp_path / "lonely.cif", "--no-progress"], capsys)
     clear_error(code, err, "has no neighbour within 8.0 Å, the graph radius")
     assert "use a larger --radius" not in err and out == ""
+
+
+# ---------------------------------------------------------------- round 3: labels, targets, options, recipes
+
+
+def _labelled(data, column_values):
+    """The folder's id_prop.csv with a header and these label columns (name: function of the row number)."""
+    path = data / "id_prop.csv"
+    ids = [line.split(",")[0] for line in path.read_text().splitlines() if not line.startswith("id,")]
+    header = ["id", *column_values]
+    rows = [[i, *(f(k) for f in column_values.values())] for k, i in enumerate(ids)]
+    path.write_text("\n".join(",".join(map(str, r)) for r in [header, *rows]) + "\n")
+    return data
+
+
+def test_evaluate_refuses_labels_it_cannot_score(data, capsys):
+    _labelled(data, {"formation_energy_per_atom": lambda k: "nan"})
+    clear_error(*run_cli(["evaluate", "--model", "formation-energy", data], capsys)[::2],
+                "holds no value (all empty or NaN)")
+    _labelled(data, {"is_metal": lambda k: [0.7, 3][k % 2]})
+    clear_error(*run_cli(["evaluate", "--model", "metal-classifier", data], capsys)[::2], "not a class of this classifier")
+    _labelled(data, {"band_gap": lambda k: [0.0, 1.25][k % 2]})  # band gaps against the metal classifier
+    clear_error(*run_cli(["evaluate", "--model", "metal-classifier", "--targets", "band_gap", data], capsys)[::2],
+                "holds 1.25, not a class")
+
+
+def test_train_honours_targets_on_a_folder_with_two_columns(data, tmp_path, capsys):
+    _labelled(data, {"formation_energy": lambda k: -1.0 - 0.1 * k, "band_gap": lambda k: 0.5 * k})
+    code, _, err = run_cli(["train", data, "--targets", "band_gap", "--out", tmp_path / "run", *TRAIN], capsys)
+    assert code == 0, err
+    from cgcnn import load_model
+
+    assert load_model(tmp_path / "run" / "best.pt").target_names == ["band_gap"]
+    clear_error(*run_cli(["train", data, "--targets", "gap", "--out", tmp_path / "r2", *TRAIN], capsys)[::2],
+                "no target column 'gap'")
+
+
+def test_an_option_given_twice_and_no_inputs_are_errors(data, tmp_path, capsys):
+    clear_error(*run_cli(["predict", "--model", "formation-energy", "--model", "band-gap", "--out",
+                          tmp_path / "p.csv", data], capsys)[::2], "--model is given twice")
+    clear_error(*run_cli(["predict", "--model", "formation-energy", "--out", tmp_path / "p.csv"], capsys)[::2],
+                "no inputs")
+    assert not list(tmp_path.glob("p.csv*"))
+
+
+@pytest.mark.parametrize("recipe,needle", [
+    ("epochs: 3\nepochs: 4\n", "'epochs' is given twice"),
+    ("epochs: d30\n", "epochs: 'd30' is not a valid value"),
+    ("optim: --resume\n", "optim: '--resume' is not a valid value"),
+    ("lr: [1, 2]\n", "lr: [1, 2] is not a valid value"),
+])
+def test_a_recipe_value_is_checked_and_never_read_as_an_option(data, tmp_path, capsys, recipe, needle):
+    (tmp_path / "r.yaml").write_text(recipe)
+    clear_error(*run_cli(["train", data, "--config", tmp_path / "r.yaml", "--out", tmp_path / "run", *TRAIN],
+                         capsys)[::2], str(tmp_path / "r.yaml"), needle)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_recipe_gives_typed_starting_values_that_the_command_line_overrides(tmp_path):
+    from cgcnn.cli import parse_arguments
+
+    (tmp_path / "r.yaml").write_text("lr: 0.005\nlr_milestones: [10, 20]\nsplit: [0.5, 0.25, 0.25]\n"
+                                     "targets: [band_gap]\nepochs: 7\n")
+    values = parse_arguments("train", ["DATA", "--config", str(tmp_path / "r.yaml"), "--out", "x", "--epochs", "9"])
+    assert values["data"] == "DATA" and values["epochs"] == 9 and values["lr"] == 0.005
+    assert values["lr_milestones"] == [10, 20] and values["split"] == [0.5, 0.25, 0.25]
+    assert values["targets"] == ["band_gap"]
+
+
+def test_screen_names_a_misspelt_element(tmp_path, capsys):
+    clear_error(*run_cli(["screen", "--model", "perovskite-heat", "--a", "sr", "--b", "Ti", "--out", tmp_path / "s.csv"],
+                         capsys)[::2], "--a: 'sr' is not an element symbol (did you mean 'Sr'?)")
+    clear_error(*run_cli(["screen", "--model", "perovskite-heat", "--a", "Sr,Xx", "--b", "Ti", "--out",
+                          tmp_path / "s.csv"], capsys)[::2], "--a: 'Xx' is not an element symbol")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_output_into_a_closed_pipe_is_quiet(data):
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"'{sys.executable}' -m cgcnn --no-progress featurize '{data}' --workers 1 | head -c 1",
+                          shell=True, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cgcnn.cli import TRAIN_PARTS, _train_arguments, command_class, parse_command
+from cgcnn.cli import parse_arguments
 from cgcnn.config import ModelConfig, TrainConfig, pick
 from cgcnn.errors import InputError
 
@@ -22,7 +22,7 @@ IGNORED = {"out", "resume", "split_file"}  # where a run writes, and a split fil
 def parsed(argv: list) -> dict:
     """The settings a `cgcnn ... train ARGS` command line stands for."""
     args = argv[argv.index("train") + 1 :]
-    return parse_command(command_class("train", TRAIN_PARTS), _train_arguments(args), "cgcnn train", "")
+    return parse_arguments("train", args)
 
 
 def recorded_command(task: str) -> list:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import sys
+import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -144,9 +145,12 @@ def command_fields(parts: Sequence[tuple[type, Sequence[str] | None]]) -> Iterat
                 yield f, hints[f.name], default
 
 
-def command_class(name: str, parts: Sequence[tuple[type, Sequence[str] | None]]) -> type:
-    """One dataclass holding the chosen fields of each part, for tyro."""
-    made = [_tyro_field(f, hint, default) for f, hint, default in command_fields(parts)]
+def command_class(name: str, parts: Sequence[tuple[type, Sequence[str] | None]],
+                  defaults: dict[str, Any] | None = None) -> type:
+    """One dataclass holding the chosen fields of each part, for tyro; `defaults` (a recipe's values)
+    replace the fields' own."""
+    defaults = defaults or {}
+    made = [_tyro_field(f, hint, defaults.get(f.name, default)) for f, hint, default in command_fields(parts)]
     required = [m for m in made if len(m) == 2]
     return dataclasses.make_dataclass(name, required + [m for m in made if len(m) == 3])
 
@@ -163,38 +167,90 @@ def parse_command(cls: type, args: Sequence[str], prog: str, description: str) -
 # ---------------------------------------------------------------- recipes (cgcnn train --config FILE)
 
 
-def recipe_arguments(path: str, allowed: dict[str, dataclasses.Field]) -> list[str]:
-    """A YAML recipe {setting: value} as the command-line options it stands for (given before the others,
-    so options on the command line win)."""
+def recipe_values(path: str, allowed: dict[str, dataclasses.Field]) -> dict[str, Any]:
+    """A YAML recipe {setting: value} as typed starting values of the command's fields (options given on the
+    command line win over them); each key and value is checked, and no value is ever read as an option."""
     import yaml
 
     try:
-        recipe = yaml.safe_load(Path(path).read_text())
+        recipe = yaml.load(Path(path).read_text(), Loader=_unique_key_loader())
     except OSError as exc:
         raise InputError(path, f"cannot read the recipe ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise InputError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(recipe, dict):
         raise InputError(path, "a recipe is a mapping of setting: value")
-    args: list[str] = []
+    values: dict[str, Any] = {}
     for key, value in recipe.items():
         f = allowed.get(str(key).replace("-", "_"))
         if f is None:
             raise InputError(path, f"unknown setting {key!r} (settings are the options of `cgcnn train`)")
+        _check_recipe_value(path, str(key), value, f)
         if f.name in COMMA_LISTS and isinstance(value, list):
             value = ",".join(map(str, value))
-        args += _as_options(option_name(f), value)
-    return args
+        elif f.name in COMMA_LISTS and value is not None:
+            value = str(value)
+        values[f.name] = value
+    return values
 
 
-def _as_options(option: str, value: Any) -> list[str]:
-    if isinstance(value, bool):
-        return [option] if value else []
+def _unique_key_loader() -> type:
+    """YAML's safe loader, refusing a key given twice (where the plain loader keeps the last silently)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.YAMLError(f"the setting {key!r} is given twice (line {key_node.start_mark.line + 1})")
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
+
+
+def _check_recipe_value(path: str, key: str, value: Any, f: dataclasses.Field) -> None:
+    """A recipe value of the field's type (or a list of them), named in the error if not."""
+    import typing
+
+    hint = typing.get_type_hints(_owner_of(f))[f.name]
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    allowed = [a for a in (typing.get_args(hint) if union else (hint,)) if a is not type(None)]
     if value is None:
-        return []
-    if isinstance(value, list):
-        return [option, *map(str, value)]
-    return [option, str(value)]
+        return
+    for option in allowed:
+        origin, args = typing.get_origin(option), typing.get_args(option)
+        if origin is list and (isinstance(value, list) or f.name in COMMA_LISTS):
+            items = value if isinstance(value, list) else [value]
+            if all(_is_type(item, args[0] if args else str) for item in items):
+                return
+        elif origin is typing.Literal and value in args:
+            return
+        elif origin is None and _is_type(value, option):
+            return
+    raise InputError(path, f"{key}: {value!r} is not a valid value (expected {_type_words(hint)})")
+
+
+def _is_type(value: Any, kind: Any) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    return True
+
+
+def _type_words(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _owner_of(f: dataclasses.Field) -> type:
+    return next(cls for cls, _ in TRAIN_PARTS if any(g is f for g in fields(cls)))
 
 
 # ---------------------------------------------------------------- commands
@@ -369,17 +425,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_arguments(rest: list[str]) -> list[str]:
-    """Expand `--config RECIPE` into the options it holds, placed first so that explicit options win."""
-    if "--config" not in rest:
-        return rest
-    at = rest.index("--config")
-    if at + 1 >= len(rest):
-        raise CgcnnError("--config needs a recipe file (YAML)")
-    allowed = {f.name: f for cls, _ in TRAIN_PARTS for f in fields(cls) if f.metadata.get("cli", True)}
-    allowed.update({(f.metadata.get("flag") or f.name): f for f in allowed.values()})
-    recipe = recipe_arguments(rest[at + 1], allowed)
-    return recipe + rest[:at] + rest[at + 2 :]
+def parse_arguments(name: str, args: Sequence[str]) -> dict:
+    """A command's settings from its options; for `train`, `--config RECIPE` gives the starting values."""
+    _refuse_repeated_options(args)
+    command, args, defaults = COMMANDS[name], list(args), {}
+    if name == "train" and "--config" in args:
+        at = args.index("--config")
+        if at + 1 >= len(args):
+            raise CgcnnError("--config needs a recipe file (YAML)")
+        allowed = {f.name: f for cls, _ in TRAIN_PARTS for f in fields(cls) if f.metadata.get("cli", True)}
+        allowed.update({(f.metadata.get("flag") or f.name): f for f in allowed.values()})
+        defaults = recipe_values(args[at + 1], allowed)
+        args = args[:at] + args[at + 2:]
+    cls = command_class(f"cgcnn_{name}", command.parts, defaults)
+    return parse_command(cls, args, f"cgcnn {name}", command.help)
 
 
 def _close_progress_bars() -> None:
@@ -396,11 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     command = COMMANDS[args.command]
     try:
-        if args.command == "train":
-            rest = _train_arguments(rest)
-        cls = command_class(f"cgcnn_{args.command}", command.parts)
-        values = parse_command(cls, rest, f"cgcnn {args.command}", command.help)
-        command.run(values, progress)
+        command.run(parse_arguments(args.command, rest), progress)
     except CgcnnError as exc:
         _close_progress_bars()
         print(f"cgcnn: error: {exc}", file=sys.stderr)
@@ -408,7 +463,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cgcnn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`cgcnn ... | head`): not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141  # as a shell reports a process ended by SIGPIPE
     return 0
+
+
+def _refuse_repeated_options(args: Sequence[str]) -> None:
+    """An option given twice is a mistake to point out, not a choice to make silently (the last would win)."""
+    seen = set()
+    for arg in args:
+        if arg == "--":
+            return
+        if arg.startswith("--") and len(arg) > 2:
+            name = arg.split("=", 1)[0]
+            if name in seen:
+                raise CgcnnError(f"{name} is given twice; give it once")
+            seen.add(name)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,25 @@ def labelled_dataset(data: PathLike, predictor: Predictor, targets: Sequence[str
     if dataset.targets.shape[1] != wanted:
         raise InputError(data, f"{dataset.targets.shape[1]} label columns ({', '.join(dataset.target_names)}) for a "
                          f"model of {wanted} target(s) ({', '.join(predictor.target_names)}); name them with --targets")
+    check_labels(data, dataset, predictor)
     return dataset
+
+
+def check_labels(data: PathLike, dataset: CrystalDataset, predictor: Predictor) -> None:
+    """Labels a score can be computed from: some present in each column, and for a classifier class
+    indices the model has (a band gap is not a metal label)."""
+    assert dataset.targets is not None
+    for name, column in zip(dataset.target_names, dataset.targets.T):
+        if np.isnan(column).all():
+            raise InputError(data, f"the label column {name!r} holds no value (all empty or NaN): nothing to score")
+    if predictor.is_classifier:
+        column = dataset.targets[:, 0]
+        column = column[~np.isnan(column)]
+        n_classes = predictor.model.config.n_outputs
+        bad = column[(column != np.round(column)) | (column < 0) | (column >= n_classes)]
+        if len(bad):
+            raise InputError(data, f"the label column {dataset.target_names[0]!r} holds {bad[0]:g}, not a class of "
+                             f"this classifier (0 to {n_classes - 1}): is it the right column?")
 
 
 def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | None = None, *,

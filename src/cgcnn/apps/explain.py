@@ -69,6 +69,8 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     read = files_read_by(inputs, dataset, model_path, atom_init)
     out_path = output_file(out_path, read)  # before any work
     html = output_file(html, read, "--html") if html is not None else None
+    if html is not None and html.resolve() == out_path.resolve():
+        raise InputError(html, "is also --out: the page would overwrite the sites CSV (nothing was written)")
     predictor = load_model(model_path, atom_init or dataset.atom_init)
     model = predictor.model
     if model.config.task != "regression":

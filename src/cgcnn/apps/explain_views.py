@@ -27,13 +27,21 @@ def crystal_record(crystal_id: str, elements: Sequence[str], cartesian: np.ndarr
     """What the page shows of one crystal (the first target's contributions)."""
     return {"id": str(crystal_id), "elements": list(elements), "xyz": np.round(cartesian, 4).tolist(),
             "cell": np.round(lattice, 4).tolist(), "contributions": [float(c) for c in contributions],
-            "prediction": float(prediction), "interval": list(interval) if interval else None}
+            "prediction": float(prediction), "interval": _finite_pair(interval)}
+
+
+def _finite_pair(interval: tuple[float, float] | None) -> list | None:
+    """The interval as JSON allows it: an unbounded end (too few validation crystals for the level) is null."""
+    if not interval:
+        return None
+    return [float(v) if np.isfinite(v) else None for v in interval]
 
 
 def write_page(path: PathLike, records: list[dict], target: str, unit: str | None, model: str) -> None:
     """The HTML page of these crystals, written whole or not at all."""
-    data = json.dumps({"crystals": records, "target": target, "unit": unit or "", "model": model})
-    data = data.replace("</", "<\\/")  # no id can close the script element
+    data = json.dumps({"crystals": records, "target": target, "unit": unit or "", "model": model}, allow_nan=False)
+    # every <, > and & as a JSON escape: no id can close the script element or open a comment in it
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     page = PAGE.replace("__TITLE__", html.escape(f"{target} site contributions ({model})"))
     write_text(path, page.replace("__DATA__", data))
 
@@ -47,6 +55,18 @@ def colour(value: float, scale: float) -> tuple[float, float, float]:
 def png_name(crystal_id: str) -> str:
     """A file name for an id that may hold path separators or other characters."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", crystal_id).strip("._") or "crystal"
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Names made unique case-insensitively (ids that map to one file name get -2, -3, ...), so that no
+    picture overwrites another, on case-insensitive file systems too."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        key = name.lower()
+        seen[key] = seen.get(key, 0) + 1
+        out.append(name if seen[key] == 1 else f"{name}-{seen[key]}")
+    return out
 
 
 def write_pngs(folder: PathLike, records: list[dict], target: str, unit: str | None) -> list[Path]:
@@ -63,8 +83,9 @@ def write_pngs(folder: PathLike, records: list[dict], target: str, unit: str | N
     folder.mkdir(parents=True, exist_ok=True)
     scale = page_scale(records)
     cmap = LinearSegmentedColormap.from_list("contribution", [(0, 0, 1), (1, 1, 1), (1, 0, 0)])
-    written = []
-    for record in records:
+    written: list[Path] = []
+    names = unique_names([png_name(record["id"]) for record in records])
+    for record, name in zip(records, names):
         atoms = Atoms(record["elements"], positions=record["xyz"], cell=record["cell"], pbc=True)
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
         colours = [colour(c, scale) for c in record["contributions"]]
@@ -73,7 +94,7 @@ def write_pngs(folder: PathLike, records: list[dict], target: str, unit: str | N
         ax.set_title(f"{record['id']}: {record['prediction']:.4g} {unit or ''}", fontsize=9)
         bar = fig.colorbar(plt.cm.ScalarMappable(Normalize(-scale, scale), cmap), ax=ax, shrink=0.8)
         bar.set_label(f"{target} contribution" + (f" ({unit})" if unit else ""), fontsize=8)
-        path = folder / f"{png_name(record['id'])}.png"
+        path = folder / f"{name}.png"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=120, format="png")
         plt.close(fig)
@@ -171,8 +192,9 @@ function draw(svg, crystal, angles) {
 for (const crystal of data.crystals) {
   const box = document.createElement("div"); box.className = "crystal";
   const head = document.createElement("h2");
-  const range = crystal.interval ? ` [${fmt(crystal.interval[0])}, ${fmt(crystal.interval[1])}]` : "";
-  head.textContent = `${crystal.id}: ${fmt(crystal.prediction)}${range} ${data.unit}`;
+  const end = (v, inf) => v === null ? inf : fmt(v);  // null: unbounded (too few calibration crystals)
+  const range = crystal.interval ? `, 90 % interval [${end(crystal.interval[0], "−∞")}, ${end(crystal.interval[1], "∞")}]` : "";
+  head.textContent = `${crystal.id}: ${fmt(crystal.prediction)} ${data.unit}${range}`;
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("width", 260); svg.setAttribute("height", 260); svg.setAttribute("class", "view");
   const angles = [0.5, 0.35];

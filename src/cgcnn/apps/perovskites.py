@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..config import PathLike
-from ..errors import InputError
+from ..errors import CgcnnError, InputError
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -110,6 +110,19 @@ def group_rule(a_groups: Sequence[int] = (13, 14, 15),
     return lambda a, b: Element(a).group in a_groups and Element(b).group in b_groups
 
 
+def element_symbols(option: str, symbols: Iterable[str]) -> list[str]:
+    """The symbols, each checked to be an element's (as written: Sr, not sr), or one error naming it."""
+    from pymatgen.core import Element
+
+    checked = []
+    for symbol in symbols:
+        if not Element.is_valid_symbol(symbol):
+            hint = f" (did you mean {symbol.capitalize()!r}?)" if Element.is_valid_symbol(symbol.capitalize()) else ""
+            raise CgcnnError(f"{option}: {symbol!r} is not an element symbol{hint}")
+        checked.append(symbol)
+    return checked
+
+
 def screen(model_path: PathLike, a_elements: Iterable[str], b_elements: Iterable[str],
            mixtures: Iterable[str] = ANION_MIXTURES, out_path: PathLike | None = None, exclude: Iterable[str] = (),
            lattice_constant: LatticeGuess | None = None) -> list:
@@ -122,6 +135,7 @@ def screen(model_path: PathLike, a_elements: Iterable[str], b_elements: Iterable
     from ..model.catalogue import resolve_model
     from .predict import load_model
 
+    a_elements, b_elements = element_symbols("--a", a_elements), element_symbols("--b", b_elements)
     if out_path is not None:
         out_path = output_file(out_path, [resolve_model(model_path)])
     predictor = load_model(model_path)

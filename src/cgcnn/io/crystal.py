@@ -54,6 +54,10 @@ def read_cif_fast(path: Path) -> Crystal | None:
         small = gemmi.make_small_structure_from_block(document[0])
     except Exception:  # let pymatgen produce the user-facing error
         return None
+    empty = [s.label for s in small.sites if s.occ <= 0]
+    if empty:  # pymatgen would drop the site silently: a different crystal than the file describes
+        raise InputError(path, f"site {empty[0]!r} has occupancy 0: CGCNN needs every "
+                         "listed site occupied (remove the site, or order the structure)")
     if len(small.sites) == 0 or list(small.symops) not in ([], ["x, y, z"]):  # symmetry: pymatgen expands it
         return None
     sites = small.sites

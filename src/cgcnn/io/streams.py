@@ -66,9 +66,15 @@ def _xyz_frames(path: Path) -> list[Frame]:
             except ValueError:
                 raise InputError(path, f"not an xyz file: a frame starts with its atom count, not {line[:40]!r}"
                                  ) from None
+            if atoms < 1:
+                raise InputError(path, f"frame {len(frames)} declares {atoms} atoms")
             size = len(line)
-            for _ in range(atoms + 1):
-                size += len(handle.readline())
+            for read in range(atoms + 1):
+                body = handle.readline()
+                if not body:  # stop at the file's end, whatever count the frame declared
+                    raise InputError(path, f"frame {len(frames)} declares {atoms:,} atoms but the file ends "
+                                     f"after {max(read - 1, 0):,} of them (a cut or damaged file)")
+                size += len(body)
             frames.append(Frame(str(path), "extxyz", offset, offset + size))
             offset += size
     return frames
@@ -106,6 +112,9 @@ def csv_records(path: Path) -> Iterator[tuple[int, int, list[str]]]:
             if cells:
                 yield start, stop, cells
             start, pending, quotes = stop, b"", 0
+        if pending.strip():  # an unclosed quote: the last record was cut inside a quoted cell
+            raise InputError(path, f"the table ends inside a quoted cell (the record starting at byte {start} "
+                             "has an unclosed quote): a cut or damaged file")
 
 
 def parquet_rows(path: Path, columns: tuple[str, ...]) -> Iterator[Any]:

@@ -402,13 +402,26 @@ def load_dataset(path: PathLike, targets: Sequence[str] | None = None, id_column
     if path.is_dir():
         if not (path / "id_prop.csv").is_file():
             raise InputError(path, "no id_prop.csv in this folder (expected the original CGCNN layout)")
-        dataset = read_original_layout(path, skip_bad=skip_bad)
+        dataset = select_targets(read_original_layout(path, skip_bad=skip_bad), targets, path / "id_prop.csv")
     elif path.is_file():
         dataset = read_table_layout(path, targets, id_column, structure_column, skip_bad=skip_bad)
     else:
         raise InputError(path, "no such file or folder")
     if not dataset.ids:
         raise NothingUsable(path, dataset.skipped)
+    return dataset
+
+
+def select_targets(dataset: CrystalDataset, targets: Sequence[str] | None, source: PathLike) -> CrystalDataset:
+    """Keep only the named target columns (id_prop.csv's header names, or 1, 2, ... without a header)."""
+    if not targets or dataset.targets is None:
+        return dataset
+    missing = [t for t in targets if t not in dataset.target_names]
+    if missing:
+        raise InputError(source, f"no target column {missing[0]!r}; its columns are "
+                         f"{', '.join(dataset.target_names)}")
+    at = [dataset.target_names.index(t) for t in targets]
+    dataset.targets, dataset.target_names = dataset.targets[:, at], list(targets)
     return dataset
 
 

@@ -133,13 +133,17 @@ def prepare(work: Path) -> None:
 
 def command(task: str, work: Path, runs: Path, extra: list, member: int | None = None) -> list:
     """The task's `cgcnn train` command (its settings from recipes/TASK.yaml); with `member`, that one
-    ensemble member alone (seed k, member-k)."""
+    ensemble member alone (seed k, member-k). An option in `extra` replaces the task's (cgcnn refuses an
+    option given twice)."""
     spec, out = TASKS[task], runs / task
-    args = ["--config", str(recipe_path(task))]
+    options = {"--config": str(recipe_path(task))}
     if member is not None:
-        args, out = [*args, "--ensemble", "1", "--init-seed", str(member)], out / f"member-{member}"
+        options.update({"--ensemble": "1", "--init-seed": str(member)})
+        out = out / f"member-{member}"
+    options.update({"--split-file": str(SPLITS / f"{spec['table']}.json"), "--out": str(out)})
+    given = {arg for arg in extra if arg.startswith("--")}
     return [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(work / f"{spec['table']}.csv"),
-            *args, "--split-file", str(SPLITS / f"{spec['table']}.json"), "--out", str(out), *extra]
+            *[part for name, value in options.items() if name not in given for part in (name, value)], *extra]
 
 
 def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: int | None = None) -> None:
@@ -147,8 +151,7 @@ def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: in
     from cgcnn.training.ensemble import ensemble_started
 
     cmd = command(task, work, runs, extra, member)
-    outs = [cmd[k + 1] for k, arg in enumerate(cmd[:-1]) if arg == "--out"]
-    out = Path(outs[-1])  # the last --out given wins, as in cgcnn train
+    out = Path(cmd[cmd.index("--out") + 1])
     if (out / "checkpoint.pt").is_file() or ensemble_started(out):  # the rule `cgcnn train --resume` applies
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

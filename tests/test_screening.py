@@ -243,3 +243,19 @@ def test_no_inputs_is_an_error_not_an_empty_file(tmp_path):
     with pytest.raises(Exception, match="no inputs"):
         predict_files(MODEL, [], tmp_path / "p.csv", progress=False)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_bad_crystal_in_one_torchrun_process_is_one_clear_error_in_each(table, tmp_path):
+    text = table.read_text()
+    broken = tmp_path / "broken.csv"
+    last_cif = text.rindex("_cell_length_a")  # the last crystal, in the second process's block
+    broken.write_text(text[:last_cif] + "_cell_length_q" + text[last_cif + len("_cell_length_a"):])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cgcnn",
+               "--no-progress", "predict", "--model", MODEL, "--out", str(tmp_path / "p.csv"), str(broken)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    # each process says one line; the only traceback left is torchrun's launcher reporting failed children
+    assert done.returncode != 0 and "src/cgcnn" not in done.stderr and "gloo" not in done.stderr.lower()
+    assert "another torchrun process stopped with an error" in done.stderr, done.stderr[-3000:]
+    assert "cannot parse the embedded structure" in done.stderr and not (tmp_path / "p.csv").exists()

@@ -185,7 +185,7 @@ def recipe_values(path: str, allowed: dict[str, dataclasses.Field]) -> dict[str,
         f = allowed.get(str(key).replace("-", "_"))
         if f is None:
             raise InputError(path, f"unknown setting {key!r} (settings are the options of `cgcnn train`)")
-        _check_recipe_value(path, str(key), value, f)
+        value = _check_recipe_value(path, str(key), value, f)
         if f.name in COMMA_LISTS and isinstance(value, list):
             value = ",".join(map(str, value))
         elif f.name in COMMA_LISTS and value is not None:
@@ -211,26 +211,38 @@ def _unique_key_loader() -> type:
     return UniqueKeyLoader
 
 
-def _check_recipe_value(path: str, key: str, value: Any, f: dataclasses.Field) -> None:
-    """A recipe value of the field's type (or a list of them), named in the error if not."""
+def _check_recipe_value(path: str, key: str, value: Any, f: dataclasses.Field) -> Any:
+    """A recipe value of the field's type (or a list of them), named in the error if not; a number YAML
+    reads as text (`2e-3`: YAML 1.1 wants `2.0e-3`) becomes the number."""
     import typing
 
     hint = typing.get_type_hints(_owner_of(f))[f.name]
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     allowed = [a for a in (typing.get_args(hint) if union else (hint,)) if a is not type(None)]
     if value is None:
-        return
+        return value
     for option in allowed:
         origin, args = typing.get_origin(option), typing.get_args(option)
         if origin is list and (isinstance(value, list) or f.name in COMMA_LISTS):
             items = value if isinstance(value, list) else [value]
-            if all(_is_type(item, args[0] if args else str) for item in items):
-                return
+            kind = args[0] if args else str
+            if all(_is_type(_number(item, kind), kind) for item in items):
+                return [_number(item, kind) for item in items] if isinstance(value, list) else value
         elif origin is typing.Literal and value in args:
-            return
-        elif origin is None and _is_type(value, option):
-            return
+            return value
+        elif origin is None and _is_type(_number(value, option), option):
+            return _number(value, option)
     raise InputError(path, f"{key}: {value!r} is not a valid value (expected {_type_words(hint)})")
+
+
+def _number(value: Any, kind: Any) -> Any:
+    """`value` as a number of `kind` where it is text that reads as one, else unchanged."""
+    if kind in (int, float) and isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _is_type(value: Any, kind: Any) -> bool:

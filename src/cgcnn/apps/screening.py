@@ -57,9 +57,17 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         target = part_path(out_path, index, count) if context.enabled else out_path
         made_by = fingerprint(model_path, atom_init or dataset.atom_init, dataset, (index, count), interval)
         metadata = prediction_metadata(predictor, model_path, made_by, interval)
-        report = _predict_block(predictor, block(dataset, index, count), target, metadata, batch_size, workers,
-                                skip_bad, chunk, progress and context.main, interval, resume)
+        try:
+            report = _predict_block(predictor, block(dataset, index, count), target, metadata, batch_size,
+                                    workers, skip_bad, chunk, progress and context.main, interval, resume)
+        except CgcnnError:
+            if context.enabled:  # the others must not wait for this process at the join: tell them
+                distributed.summed([1.0])
+            raise
         if context.enabled:
+            if distributed.summed([0.0])[0]:
+                raise CgcnnError("another torchrun process stopped with an error (it says which crystal); "
+                                 "this process's rows stay in its part for a resume")
             totals = distributed.summed([report[k] or 0 for k in ("predicted", "skipped", "out_of_domain")])
             report.update(zip(("predicted", "skipped", "out_of_domain"), map(int, totals)))
             distributed.barrier(context)
@@ -157,7 +165,11 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             written += len(ids)
             release_freed_memory()
     except OSError as exc:  # a full disk: the rows so far stay in OUT.partial for a resume
+        output.abandon()
         raise_if_full(exc, out_path)
+        raise
+    except BaseException:
+        output.abandon()  # rows written so far stay for a resume; an empty partial file goes
         raise
     finally:
         output.close()

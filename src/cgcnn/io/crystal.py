@@ -143,7 +143,7 @@ def load_crystal(item: Any, source: PathLike) -> Crystal:
         try:
             frame = read_frame(item)
         except Exception as exc:  # the readers raise many types; all mean "cannot read this frame"
-            raise InputError(source, f"cannot read this frame ({type(exc).__name__}: {str(exc)[:200]})") from None
+            raise InputError(source, f"cannot read {item.where()} ({type(exc).__name__}: {str(exc)[:200]})") from None
         if isinstance(frame, str):  # a table's cell
             return Crystal.from_structure(structure_from_text(frame, source))
         return Crystal.from_structure(to_structure(frame, source))

@@ -26,6 +26,17 @@ class Frame:
     start: int
     stop: int = -1
     column: int | str = -1  # a table's structure column (its index in a CSV, its name in Parquet)
+    index: int = -1  # the frame's number in an (ext)xyz file, for messages
+
+    def where(self) -> str:
+        """Which structure of the file this is, in words, for an error message."""
+        if self.kind == "extxyz":
+            return f"frame {self.index}"
+        if self.kind == "db":
+            return f"row id {self.start}"
+        if self.kind == "parquet":
+            return f"row {self.stop} of row group {self.start}"
+        return f"the record at byte {self.start}"
 
 
 def is_streamed(path: Path) -> bool:
@@ -75,7 +86,7 @@ def _xyz_frames(path: Path) -> list[Frame]:
                     raise InputError(path, f"frame {len(frames)} declares {atoms:,} atoms but the file ends "
                                      f"after {max(read - 1, 0):,} of them (a cut or damaged file)")
                 size += len(body)
-            frames.append(Frame(str(path), "extxyz", offset, offset + size))
+            frames.append(Frame(str(path), "extxyz", offset, offset + size, index=len(frames)))
             offset += size
     return frames
 

@@ -119,10 +119,30 @@ def read_structures(path: PathLike) -> list[tuple[str, Structure]]:
     except InputError:
         raise
     except Exception as exc:  # the parsers raise many types; all mean "cannot read this file"
-        raise InputError(path, f"cannot read a crystal structure ({_short(exc)})") from None
+        raise InputError(path, _cif_problem(path) or f"cannot read a crystal structure ({_short(exc)})") from None
     if not pairs:
         raise InputError(path, "the file holds no structure")
     return [(name, validate_structure(s, path)) for name, s in pairs]
+
+
+def _cif_problem(path: Path) -> str | None:
+    """What is missing from a CIF the parser refused, in words, where gemmi can tell (else None)."""
+    if path.suffix.lower() != ".cif":
+        return None
+    import gemmi
+
+    try:
+        document = gemmi.cif.read(str(path))
+    except Exception:
+        return None
+    if len(document) == 0:
+        return "cannot read a crystal structure (no data_ block)"
+    block = document[0]
+    if block.find_value("_cell_length_a") is None:
+        return "cannot read a crystal structure (no _cell_length_a: the cell is missing)"
+    if not (len(block.find_values("_atom_site_fract_x")) or len(block.find_values("_atom_site_Cartn_x"))):
+        return "cannot read a crystal structure: it lists no atoms (no rows of _atom_site_fract_x)"
+    return None
 
 
 def structure_blocks(document: Any) -> list:

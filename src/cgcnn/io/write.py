@@ -140,8 +140,10 @@ def output_file(out: PathLike, inputs: Iterable[PathLike] = (), option: str = "-
     the files the command reads. Returns the path to write (a link's target)."""
     text = os.fspath(out)
     path = Path(text)
-    if text.endswith(("/", os.sep)) or path.is_dir():
+    if path.is_dir():
         raise InputError(path, f"is a folder; {option} takes a file name")
+    if text.endswith(("/", os.sep)):
+        raise InputError(text, f"ends with '/', as a folder's name does; {option} takes a file name")
     target = path.resolve()
     for item in inputs:
         if Path(item).resolve() == target:
@@ -250,20 +252,33 @@ class ChunkedCsv:
 
     def _open(self, resume: bool | None) -> set[str]:
         remove_orphaned_temporaries(self.path.parent, self.path.name)
-        if self.partial.is_file() and resume is not False:
+        if self.partial.is_file() and resume is not False and self._has_rows(self.partial):
             written = self._written(self.partial)
         elif resume and self.path.is_file():  # a finished file, resumed: it becomes the partial one again
             written = self._written(self.path)
             os.replace(metadata_path(self.path), metadata_path(self.partial))
             os.replace(self.path, self.partial)
-        elif resume:
+        elif resume and not self.partial.is_file():
             raise InputError(self.path, "nothing to resume: neither this file nor its .partial exists")
         else:
             written = set()
             write_text(metadata_path(self.partial), self._metadata_text(self.partial))
             self.partial.write_text(self.header + "\n")
-        self.handle = open(self.partial, "a", newline="")
+        self.handle = open(self.partial, "ab", buffering=0)  # unbuffered: a failed write is undone whole
         return written
+
+    def _has_rows(self, path: Path) -> bool:
+        """Whether a partial file holds any row (one with none is replaced: there is nothing to lose)."""
+        with open(path, "rb") as handle:
+            handle.readline()
+            return bool(handle.readline().strip())
+
+    def abandon(self) -> None:
+        """After a failed run that wrote no row: remove the partial file, so nothing is left behind."""
+        self.close()
+        if self.partial.is_file() and not self._has_rows(self.partial):
+            self.partial.unlink(missing_ok=True)
+            metadata_path(self.partial).unlink(missing_ok=True)
 
     def _metadata_text(self, path: Path) -> str:
         import json
@@ -309,9 +324,15 @@ class ChunkedCsv:
 
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
-        self.handle.write(buffer.getvalue())
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
+        data, start = buffer.getvalue().encode(), self.handle.seek(0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self.handle.write(view):]
+            os.fsync(self.handle.fileno())
+        except OSError:  # a full disk or a file-size limit: the chunk is undone, the rows before it stay
+            os.ftruncate(self.handle.fileno(), start)
+            raise
 
     def finish(self) -> Path:
         """The metadata beside PATH, then the rows onto PATH; the lock is released."""

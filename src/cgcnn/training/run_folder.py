@@ -24,6 +24,7 @@ METRICS, TEST_PREDICTIONS, SKIPPED = "test_metrics.json", "test_predictions.csv"
 LOCK = ".lock"
 RUN_FILES = (BEST, CHECKPOINT, LOG, SPLIT, METRICS, TEST_PREDICTIONS, SKIPPED, ENSEMBLE)  # never an output
 # settings that may change on --resume: they decide how long and where a run goes, not what it learns
+GRAPH_KEYS = {"radius", "max_neighbors"}  # settings that are part of the graph store's key
 RESUMABLE_CHANGES = {"epochs", "patience", "workers", "loader_workers", "device", "cache_dir", "compile"}
 
 
@@ -94,12 +95,18 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
 def resume_differences(saved: dict, split_ids: dict, fingerprint: dict, cfg: TrainConfig,
                        model_config: ModelConfig) -> list[str]:
     """One line per thing that differs between a saved run and this one (empty: it may resume)."""
-    lines = [f"{part}: changed since the saved run" for part, value in fingerprint.items()
-             if saved.get("data_fingerprint", {}).get(part, value) != value]
+    settings = []
     for name, now in (("train", asdict(cfg)), ("model", model_config.to_dict())):
         before = saved.get(f"{name}_config", {})
-        lines += [f"{key}: {before[key]!r} in the saved run, {value!r} now" for key, value in now.items()
-                  if key in before and before[key] != value and key not in RESUMABLE_CHANGES]
+        settings += [(key, f"{key}: {before[key]!r} in the saved run, {value!r} now") for key, value in now.items()
+                     if key in before and before[key] != value and key not in RESUMABLE_CHANGES]
+    # the structure files' hash is the graph store's key, which covers the neighbour settings too: with one
+    # of those changed, it says nothing about the files
+    graph_changed = any(key in GRAPH_KEYS for key, _ in settings)
+    lines = [f"{part}: changed since the saved run" for part, value in fingerprint.items()
+             if saved.get("data_fingerprint", {}).get(part, value) != value
+             and not (graph_changed and part == "structure files")]
+    lines += [line for _, line in settings]
     if not lines and saved.get("split_ids") != split_ids:
         lines.append("split: the crystals of the train/val/test splits differ")
     return lines

@@ -51,41 +51,46 @@ def graphs_of(paths: list, workers: int) -> list:
     return build_graphs(paths, [str(p) for p in paths], GraphConfig(), workers, progress=False)
 
 
-def reliability(calibration: dict, truth, mean, spread) -> list:
+def reliability(calibration: dict, truth, mean, spread, distance) -> list:
     from cgcnn.training.calibration import coverage
 
     levels = [round(x, 2) for x in np.arange(0.05, 1.0, 0.05)] + [0.99]
-    found = coverage(calibration, truth, mean, spread, tuple(levels))
+    found = coverage(calibration, truth, mean, spread, tuple(levels), distance)
     return [(level, found[str(level)]["coverage"][0]) for level in levels]
 
 
 def calibrate_model(name: str, task: str, work: Path, workers: int, cache: dict) -> dict:
+    """Fit the model's calibration on its validation split (scaled by the members' spread and the distance
+    from training), store it with the validation distances (for ood_score), and measure it on the test split."""
     from cgcnn import load_model
     from cgcnn.io.write import save_torch
     from cgcnn.model import safe_load
     from cgcnn.training.calibration import calibrate, coverage
+    from cgcnn.training.domain import mahalanobis
 
     predictor = load_model(name)
+    domain = predictor.metadata["domain"]
     data = crystals(work, task)
     outputs = {}
     for split, (ids, paths, truth) in data.items():
         key = (TASKS[task]["table"], split)
         if key not in cache:
             cache[key] = graphs_of(paths, workers)
-        outputs[split] = predictor.predict_graphs_spread(cache[key])
-    spread = {s: outputs[s][1] if predictor.is_ensemble else None for s in outputs}
-    calibration = calibrate(data["val"][2], outputs["val"][0], spread["val"])
-    truth, mean = data["test"][2], outputs["test"][0]
-    found = coverage(calibration, truth, mean, spread["test"], LEVELS)
+        mean, spread, vectors = predictor.predict_graphs_full(cache[key])
+        outputs[split] = (mean, spread if predictor.is_ensemble else None, mahalanobis(domain, vectors))
+    calibration = calibrate(data["val"][2], *outputs["val"])
+    truth, (mean, spread, distance) = data["test"][2], outputs["test"]
+    found = coverage(calibration, truth, mean, spread, LEVELS, distance)
     result = {"task": task, "n_val": len(data["val"][0]), "n_test": len(data["test"][0]),
-              "ensemble": predictor.is_ensemble, "conformal": found,
-              "reliability": reliability(calibration, truth, mean, spread["test"])}
+              "ensemble": predictor.is_ensemble, "distance_power": calibration["distance"]["power"],
+              "conformal": found, "reliability": reliability(calibration, truth, mean, spread, distance)}
     if predictor.is_ensemble:  # the raw spread as a Gaussian error bar, for comparison
-        sigma = spread["test"]
-        result["raw_sigma"] = {level: float((np.abs(truth - mean) <= k * sigma).mean()) for level, k in SIGMAS.items()}
+        result["raw_sigma"] = {level: float((np.abs(truth - mean) <= k * spread).mean()) for level, k in SIGMAS.items()}
     path = MODELS / f"{name}.pt"
     stored = safe_load(path)
-    stored["metadata"] = {**stored.get("metadata", {}), "calibration": calibration}
+    validation = np.round(np.sort(outputs["val"][2]), 4).tolist()
+    stored["metadata"] = {**stored.get("metadata", {}), "calibration": calibration,
+                          "domain": {**stored["metadata"]["domain"], "validation_distances": validation}}
     save_torch(stored, path)
     return result
 

@@ -24,10 +24,68 @@ def test_intervals_cover_as_promised_on_data_with_known_noise(ensemble):
     found = coverage(calibration, *crystals(20000))
     for level in ("0.68", "0.9", "0.95"):
         assert found[level]["coverage"][0] == pytest.approx(float(level), abs=0.02)
-    if ensemble:  # normalised by σ: wider where the members disagree
+    if ensemble:  # normalised by σ: wider where the members disagree (at one predicted value: one group)
         _, prediction, spread = crystals(5)
+        prediction = np.zeros_like(prediction)
         lower, upper = interval(calibration, prediction, spread, 0.9)
         assert np.argsort((upper - lower)[:, 0]).tolist() == np.argsort(spread[:, 0]).tolist()
+
+
+def test_groups_of_predicted_value_are_each_covered():
+    """Mondrian calibration: where the noise depends on the predicted value (small for predicted metals,
+    large for wide gaps), each group is covered at the level, not only the whole."""
+    rng = np.random.default_rng(1)
+
+    def crystals(n):
+        prediction = rng.uniform(0, 5, size=(n, 1))
+        return prediction + rng.normal(size=(n, 1)) * (0.05 + 0.3 * prediction), prediction
+
+    calibration = calibrate(*crystals(10000), None)
+    truth, prediction = crystals(20000)
+    lower, upper = interval(calibration, prediction, None, 0.9)
+    inside = (truth >= lower) & (truth <= upper)
+    for low, high in ((0, 1), (2, 3), (4, 5)):
+        chosen = (prediction >= low) & (prediction < high)
+        assert inside[chosen].mean() == pytest.approx(0.9, abs=0.03)
+
+
+def test_intervals_widen_with_the_distance_from_training_where_errors_do():
+    rng = np.random.default_rng(2)
+
+    def crystals(n):
+        distance = rng.uniform(2, 12, size=n)
+        prediction = np.zeros((n, 1))
+        return prediction + rng.normal(size=(n, 1)) * 0.05 * distance[:, None], prediction, distance
+
+    truth, prediction, distance = crystals(3000)
+    calibration = calibrate(truth, prediction, None, distance)
+    assert calibration["distance"]["power"] == 1.0  # errors grow as d: the power that covers evenly
+    truth, prediction, distance = crystals(20000)
+    lower, upper = interval(calibration, prediction, None, 0.9, distance)
+    inside = (truth >= lower) & (truth <= upper)
+    for low, high in ((2, 4), (10, 12)):  # near and far crystals alike
+        chosen = (distance >= low) & (distance < high)
+        assert inside[chosen].mean() == pytest.approx(0.9, abs=0.03)
+    with pytest.raises(ValueError, match="give distance"):
+        interval(calibration, prediction, None, 0.9)
+    # where errors do not grow with distance, no power is used
+    flat = calibrate(rng.normal(size=(3000, 1)), np.zeros((3000, 1)), None, rng.uniform(2, 12, size=3000))
+    assert flat["distance"]["power"] == 0.0
+
+
+def test_a_calibration_written_before_groups_still_gives_intervals():
+    old = {"method": "split-conformal on the validation split", "normalised_by": "none", "beta": [0.0],
+           "scores": [list(np.arange(9.0))], "n": 9}
+    lower, upper = interval(old, np.zeros((2, 1)), None, 0.5)
+    assert upper[:, 0].tolist() == [4.0, 4.0] and lower[:, 0].tolist() == [-4.0, -4.0]
+
+
+def test_the_ood_score_is_the_share_of_validation_crystals_closer():
+    from cgcnn.training.domain import score
+
+    domain = {"validation_distances": [1.0, 2.0, 3.0, 4.0]}
+    assert score(domain, np.array([0.5, 2.5, 9.0])).tolist() == [0.0, 0.5, 1.0]
+    assert score({}, np.array([1.0])) is None
 
 
 def test_the_quantile_is_the_conformal_rank():
@@ -54,7 +112,8 @@ def test_training_stores_the_calibration_and_predict_uses_it(tiny100, tmp_path, 
     assert run_cli(["predict", "--model", run, "--out", out, "--interval", "0.8", *cifs, "--no-progress"],
                    capsys)[0] == 0
     rows = read_predictions(out)
-    assert list(rows[0]) == ["id", "prediction", "lower", "upper", "ood"]
+    assert list(rows[0]) == ["id", "prediction", "lower", "upper", "ood", "ood_score"]
+    assert all(0 <= float(r["ood_score"]) <= 1 for r in rows)
     assert all(float(r["lower"]) <= float(r["prediction"]) <= float(r["upper"]) for r in rows)
     from cgcnn.io.structures import read_structures
 

@@ -50,7 +50,7 @@ def test_a_killed_run_resumes_with_no_row_lost_or_doubled(table, reference, tmp_
     # resuming a finished run finds nothing to do; another model's partial file is refused when insisting
     assert predict_files(MODEL, [table], out, chunk=25, progress=False, resume=True)["resumed"] == 120
     assert out.read_text() == reference
-    (tmp_path / "q.csv.partial").write_text("id,prediction\n")
+    (tmp_path / "q.csv.partial").write_text("id,prediction\nmp-1,0.5\n")  # a row, and no metadata
     with pytest.raises(Exception, match="holds rows of another run"):
         predict_files(MODEL, [table], tmp_path / "q.csv", progress=False, resume=True)
 

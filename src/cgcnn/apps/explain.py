@@ -103,10 +103,11 @@ def _record(predictor: Predictor, crystal_id: str, crystal: Crystal, elements: l
             shares: np.ndarray) -> dict:
     """The page's record of a crystal: its sites and contributions, prediction and (if calibrated) 90 %
     interval."""
-    values, spread = predictor.predict_graphs_spread([graph])
+    values, spread, vectors = predictor.predict_graphs_full([graph])
     interval = None
     if predictor.metadata.get("calibration"):
-        lower, upper = calibrated_interval(predictor.metadata["calibration"], values, spread, 0.9)
+        lower, upper = calibrated_interval(predictor.metadata["calibration"], values, spread, 0.9,
+                                           predictor.distance(vectors))
         interval = (float(lower[0, 0]), float(upper[0, 0]))
     return crystal_record(crystal_id, elements, np.asarray(crystal.cart_coords), np.asarray(crystal.lattice),
                           shares, float(values[0, 0]), interval)

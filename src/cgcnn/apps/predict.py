@@ -21,8 +21,8 @@ from ..graphs.featurize import build_graphs
 from ..graphs.graph import CrystalGraph
 from ..io.structures import CrystalDataset, files_read, to_structure
 from ..model import models_from_file
-from ..training.calibration import interval as calibrated_interval
-from ..training.domain import flags as domain_flags
+from ..training.calibration import interval as calibrated_interval, uses_distance
+from ..training.domain import flags as domain_flags, mahalanobis, score as domain_score
 from ..training.report import prediction_columns, value_columns
 from ..training.run_folder import CHECKPOINT, METRICS, RUN_FILES
 from ..model.catalogue import resolve_model, shipped_models, target_units
@@ -190,13 +190,28 @@ class Predictor:
             raise InputError(source, "this model has no interval calibration (a classifier, or trained before "
                              "intervals existed: retrain it, or calibrate it as benchmarks/calibrate.py does)")
 
-    def columns(self, values: np.ndarray, spread: np.ndarray, interval: float | None = None) -> dict:
+    def distance(self, vectors: np.ndarray) -> np.ndarray | None:
+        """Each crystal vector's Mahalanobis distance from the training crystals' (None without a domain
+        record): what out-of-domain flags and distance-scaled intervals read."""
+        domain = self.metadata.get("domain")
+        return mahalanobis(domain, vectors) if domain else None
+
+    def ood_score(self, distance: np.ndarray) -> np.ndarray | None:
+        """The share of the validation crystals that lie closer to the training crystals (0 to 1; None for
+        a model file without their distances)."""
+        return domain_score(self.metadata.get("domain") or {}, distance)
+
+    def columns(self, values: np.ndarray, spread: np.ndarray, interval: float | None = None,
+                distance: np.ndarray | None = None) -> dict:
         """The prediction table's columns: prediction (and std for an ensemble), the interval bounds at
-        `interval`, and GPa beside log10 moduli."""
+        `interval` (scaled by `distance` where the calibration uses it), and GPa beside log10 moduli."""
         columns = prediction_columns(self.model.config.task, self.target_names, values,
                                      spread if self.is_ensemble else None)
         if interval is not None:
-            lower, upper = calibrated_interval(self.metadata["calibration"], values, spread, interval)
+            calibration = self.metadata["calibration"]
+            if uses_distance(calibration) and distance is None:
+                distance = np.full(len(values), calibration["distance"]["median"])  # the header's placeholder row
+            lower, upper = calibrated_interval(calibration, values, spread, interval, distance)
             lower = np.where(self.non_negative, np.maximum(lower, 0.0), lower)  # a band gap is never below 0
             for k, name in enumerate(value_columns(self.target_names)):
                 suffix = name[len("prediction"):]
@@ -207,8 +222,13 @@ class Predictor:
                          batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(prediction, lower, upper): the split-conformal interval at `level` (see training.calibration)."""
         self.require_calibration("model")
-        values, spread = self.predict_spread(structures, batch_size)
-        return (values, *calibrated_interval(self.metadata["calibration"], values, spread, level))
+        if not isinstance(structures, (list, tuple)):
+            structures = [structures]
+        sources = [f"structure {k}" for k in range(len(structures))]
+        graphs = self.graphs_for([to_structure(s, src) for s, src in zip(structures, sources)], sources)
+        values, spread, vectors = self.predict_graphs_full(graphs, batch_size)
+        return (values, *calibrated_interval(self.metadata["calibration"], values, spread, level,
+                                             self.distance(vectors)))
 
     def describe(self, interval: float | None = None) -> str:
         """What a prediction table holds: each column's target and unit, and how values were treated."""
@@ -219,8 +239,11 @@ class Predictor:
         if self.metadata.get("domain"):
             parts.append("ood = 1: unlike the training crystals (a rare element, or a crystal vector far from "
                          "theirs; see cgcnn.training.domain)")
+        if (self.metadata.get("domain") or {}).get("validation_distances"):
+            parts.append("ood_score: the share of the validation crystals closer to the training crystals (0 to 1)")
         if interval is not None:
-            parts.append(f"lower/upper: {interval:g} split-conformal interval (calibrated on the validation split)")
+            parts.append(f"lower/upper: {interval:g} split-conformal interval (calibrated on the validation split; "
+                         "guaranteed for crystals like those, measured on others in docs/RESULTS.md)")
         return "; ".join(parts)
 
     def gpa_columns(self) -> list[str]:

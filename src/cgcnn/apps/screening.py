@@ -116,8 +116,9 @@ def file_sha256(path: Path) -> str:
 
 def prediction_header(predictor: Predictor, interval: float | None) -> list[str]:
     placeholder = np.zeros((1, predictor.model.config.n_outputs))
-    with_domain = bool(predictor.metadata.get("domain"))
-    return ["id", *predictor.columns(placeholder, placeholder, interval), *(["ood"] if with_domain else [])]
+    domain = predictor.metadata.get("domain") or {}
+    return ["id", *predictor.columns(placeholder, placeholder, interval), *(["ood"] if domain else []),
+            *(["ood_score"] if domain.get("validation_distances") else [])]
 
 
 def prediction_metadata(predictor: Predictor, model_path: PathLike, made_by: dict, interval: float | None) -> dict:
@@ -156,11 +157,15 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             values, spread, vectors = predictor.predict_graphs_full(batch, batch_size)
             keep = finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
             ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
-            columns = predictor.columns(values, spread, interval)
+            distance = predictor.distance(vectors[keep])
+            columns = predictor.columns(values, spread, interval, distance)
             ood = predictor.out_of_domain([batch[k] for k in keep], vectors[keep])
             if ood is not None:
                 columns["ood"] = ood
                 flagged += int(ood.sum())
+            score = predictor.ood_score(distance)
+            if score is not None:
+                columns["ood_score"] = score
             output.append([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()

@@ -5,7 +5,8 @@ Two documented rules; a crystal is flagged (`ood` = 1) if either holds:
 2. its crystal vector (the mean of its atom vectors after the last convolution, the model's own
    representation) lies farther from the training crystals' vectors, in Mahalanobis distance, than
    QUANTILE of the validation crystals do.
-The training vectors' mean and (ridge-regularised) inverse covariance, the threshold and the element
+The training vectors' mean and (ridge-regularised) inverse covariance, the threshold, the validation
+crystals' sorted distances (an `ood_score` is the share of them closer than a crystal's) and the element
 counts are stored in the model file; an ensemble uses its first member's vectors.
 """
 
@@ -44,10 +45,21 @@ def fit_domain(train: np.ndarray, val: np.ndarray, train_elements: Iterable[Iter
     domain = {"method": "element counts and Mahalanobis distance of crystal vectors", "rare_below": RARE,
               "quantile": QUANTILE, "mean": train.mean(axis=0).tolist(),
               "precision": np.linalg.inv(covariance + ridge * np.eye(len(covariance))).tolist()}
-    domain["threshold"] = float(np.quantile(mahalanobis(domain, val), QUANTILE))
+    distances = np.sort(mahalanobis(domain, val))
+    domain["threshold"] = float(np.quantile(distances, QUANTILE))
+    domain["validation_distances"] = np.round(distances, 4).tolist()  # for ood_score
     counts = Counter(int(z) for elements in train_elements for z in set(np.asarray(elements).tolist()))
     domain["element_counts"] = {str(z): n for z, n in sorted(counts.items())}
     return domain
+
+
+def score(domain: dict, distance: np.ndarray | None) -> np.ndarray | None:
+    """ood_score: the share of validation crystals closer to the training crystals than each crystal (0: as
+    typical as they come, 1: farther than every one); None without the validation distances."""
+    reference = domain.get("validation_distances")
+    if not reference or distance is None:
+        return None
+    return np.searchsorted(np.asarray(reference), distance, side="left") / len(reference)
 
 
 def flags(domain: dict, vectors: np.ndarray, elements: Iterable[Iterable[int]]) -> np.ndarray:

@@ -79,11 +79,12 @@ def evaluate_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: T
     write_text(run_dir / SPLIT, (member_dir(run_dir, 0) / SPLIT).read_text())
     members = [model_from_file(path)[0] for path in paths]
     device, loss_fn = resolve_device(cfg.device), loss_function(model_config.task, cfg.loss, cfg.target_weights)
-    calibration = validation_calibration(run, members, device, loss_fn)
+    domain = run_domain(run, members[0], device)
+    calibration = validation_calibration(run, members, device, loss_fn, domain)
     # each member records the member it started from; the ensemble, the model
     origin = {"fine_tuned_from": {k: v for k, v in run.origin.items() if k != "member"}} if run.origin else {}
-    metadata = {"members": cfg.ensemble, "seed": cfg.seed, "domain": run_domain(run, members[0], device),
+    metadata = {"members": cfg.ensemble, "seed": cfg.seed, "domain": domain,
                 **({"calibration": calibration} if calibration else {}), **origin}
     save_ensemble(paths, run_dir / ENSEMBLE, metadata)
     return write_test_report(run, members, device, loss_fn,
-                             {"task": model_config.task, "ensemble": cfg.ensemble, **origin}, calibration)
+                             {"task": model_config.task, "ensemble": cfg.ensemble, **origin}, calibration, domain)

@@ -14,7 +14,7 @@ from ..config import PathLike
 from ..io.write import write_csv, write_text
 from ..model import CrystalGraphConvNet
 from .calibration import calibrate, coverage
-from .domain import crystal_vectors, fit_domain
+from .domain import crystal_vectors, fit_domain, mahalanobis
 from .loop import LossFunction, evaluate
 from .metrics import metrics_for, spread_ranking
 from .prepare import Run, batches
@@ -56,8 +56,9 @@ def format_value(value: object) -> object:
 
 
 def validation_calibration(run: Run, models: list[CrystalGraphConvNet], device: torch.device,
-                           loss_fn: LossFunction) -> dict | None:
-    """A regression model's (or ensemble's) split-conformal calibration on the validation split."""
+                           loss_fn: LossFunction, domain: dict) -> dict | None:
+    """A regression model's (or ensemble's) split-conformal calibration on the validation split, its
+    intervals scaled by the members' spread and the crystals' distance from training (`domain`)."""
     if models[0].config.task != "regression" or not len(run.datasets["val"]):
         return None
     outputs, targets = [], np.empty(0)
@@ -65,7 +66,12 @@ def validation_calibration(run: Run, models: list[CrystalGraphConvNet], device: 
         _, values, targets, _ = evaluate(model.to(device), batches(run, "val"), loss_fn, device)
         outputs.append(values)
     spread = np.std(outputs, axis=0) if len(models) > 1 else None
-    return calibrate(targets, np.mean(outputs, axis=0), spread)
+    return calibrate(targets, np.mean(outputs, axis=0), spread, split_distance(run, "val", models[0], domain, device))
+
+
+def split_distance(run: Run, split: str, model: CrystalGraphConvNet, domain: dict, device: torch.device) -> np.ndarray:
+    """The Mahalanobis distance from training of a split's crystals, in the order `evaluate` gives them."""
+    return mahalanobis(domain, crystal_vectors(model.to(device), batches(run, split), device))
 
 
 def run_domain(run: Run, model: CrystalGraphConvNet, device: torch.device) -> dict:
@@ -78,7 +84,7 @@ def run_domain(run: Run, model: CrystalGraphConvNet, device: torch.device) -> di
 
 
 def write_test_report(run: Run, models: list[CrystalGraphConvNet], device: torch.device, loss_fn: LossFunction,
-                      result: dict, calibration: dict | None = None) -> dict:
+                      result: dict, calibration: dict | None = None, domain: dict | None = None) -> dict:
     """Evaluate the models on the test split, add the metrics to `result` and write it (metrics JSON) with
     the test predictions CSV. Several models are an ensemble: their mean is scored, each member too, and
     how well their spread ranks the errors. With a calibration, the coverage of its intervals too."""
@@ -97,7 +103,8 @@ def write_test_report(run: Run, models: list[CrystalGraphConvNet], device: torch
             result["members_test"] = [metrics_for(task, targets, o, names) for o in outputs]
             result["spread_vs_error_spearman"] = spread_ranking(task, targets, mean, spread)
         if calibration is not None:
-            result["test_interval_coverage"] = coverage(calibration, targets, mean, spread)
+            distance = split_distance(run, "test", models[0], domain, device) if domain else None
+            result["test_interval_coverage"] = coverage(calibration, targets, mean, spread, distance=distance)
         result["test_mean_baseline"] = _baseline(task, train.targets[train.indices].numpy(), targets, names)
         ids = [run.ids[test.indices[k]] for k in order]
         write_predictions(run.run_dir / TEST_PREDICTIONS, ids, *_test_columns(task, names, targets, mean, spread))

@@ -135,10 +135,12 @@ def _metadata(run: Run, epoch: int) -> dict:
 def finish(run: Run, device: torch.device, loss_fn: LossFunction) -> dict:
     """Evaluate the best model on the test split; write metrics JSON and test predictions CSV."""
     best, names, metadata = model_from_file(run.run_dir / BEST)
-    calibration = validation_calibration(run, [best], device, loss_fn)
+    domain = run_domain(run, best, device)
+    calibration = validation_calibration(run, [best], device, loss_fn, domain)
     # the model file carries its intervals' calibration and its training domain
-    fitted = {"domain": run_domain(run, best, device), **({"calibration": calibration} if calibration else {})}
+    fitted = {"domain": domain, **({"calibration": calibration} if calibration else {})}
     save_model(best, run.run_dir / BEST, names, {**metadata, **fitted})
     origin = {"fine_tuned_from": run.origin} if run.origin else {}
     return write_test_report(run, [best], device, loss_fn,
-                             {"task": best.config.task, "best_epoch": int(metadata["epoch"]), **origin}, calibration)
+                             {"task": best.config.task, "best_epoch": int(metadata["epoch"]), **origin}, calibration,
+                             domain)

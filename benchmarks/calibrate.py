@@ -159,10 +159,14 @@ def markdown(report: dict) -> list[str]:
 
 
 def main() -> None:
-    args = data_arguments(__doc__.splitlines()[0]).parse_args()
+    parser = data_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", help="recalibrate only these (the others' results are kept)")
+    args = parser.parse_args()
     start, cache = time.perf_counter(), {}
     catalogue = json.loads((MODELS / "models.json").read_text())
+    earlier = json.loads(RESULTS.read_text())["regression"] if args.models and RESULTS.is_file() else {}
     results = {name: calibrate_model(name, name, args.work, args.workers, cache)
+               if not args.models or name in args.models else earlier[name]
                for name, info in catalogue.items() if info["task"] == "regression" and name in TASKS}
     figure(results)
     report = {"regression": results, "classifier": classifier_reliability(args.work, args.workers, cache),

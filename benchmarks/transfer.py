@@ -321,7 +321,8 @@ def multitask(worker: int, workers: int) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["prepare", "run", "cv", "poisson", "multitask", "ship", "report"])
+    parser.add_argument("action", choices=["prepare", "run", "cv", "poisson", "multitask", "ship", "report",
+                                                     "table"])
     parser.add_argument("--worker", default="0/1", help="I/N: run every N-th job from the I-th")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--properties", nargs="+", default=list(PROPERTIES), choices=list(PROPERTIES))
@@ -339,6 +340,10 @@ def main(argv=None) -> None:
         multitask(worker, workers)
     elif args.action == "ship":
         ship(worker, workers, args.properties)
+    elif args.action == "table":  # the learning-curve table from the committed results
+        from transfer_report import table_from_results
+
+        table_from_results()
     else:
         from transfer_report import report
 

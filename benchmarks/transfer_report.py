@@ -98,27 +98,38 @@ def cv_results() -> dict:
 
 
 def _cell(values: list[float] | float | None) -> str:
+    """Every seed's figure and their median (a mean ± sd hides a failed seed)."""
     if values is None or values == []:
         return "–"
     if isinstance(values, float):
         return f"{values:.3g}"
     if len(values) == 1:
         return f"{values[0]:.3g}"
-    return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
+    return f"{', '.join(f'{v:.3g}' for v in values)} (median {statistics.median(values):.3g})"
 
 
 def table_lines(points: list[dict]) -> list[str]:
-    lines = ["| property (unit) | N train | epochs | scratch | fine-tuned | embedding + ridge | embedding + GBM | "
-             "fine-tuned vs scratch |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| property (unit) | N train | epochs | scratch: each seed (median) | fine-tuned: each seed (median) | "
+             "embedding + ridge | embedding + GBM | fine-tuned vs scratch, medians | same seed, each |",
+             "|---|---:|---:|---|---|---:|---:|---:|---|"]
     for p in points:
         unit = PROPERTIES[p["property"]]["unit"]
-        gain = ""
+        gain = paired = ""
         if p["scratch"] and p["fine-tuned"]:
-            ratio = statistics.mean(p["fine-tuned"]) / statistics.mean(p["scratch"])
+            ratio = statistics.median(p["fine-tuned"]) / statistics.median(p["scratch"])
             gain = f"{(1 - ratio) * 100:+.0f} %"
+            if len(p["scratch"]) == len(p["fine-tuned"]) > 1:
+                paired = ", ".join(f"{(1 - f / s) * 100:+.0f} %" for s, f in zip(p["scratch"], p["fine-tuned"]))
         lines.append(f"| {p['property']} ({unit or 'n'}) | {p['n_train']:,} | {p['epochs']} | {_cell(p['scratch'])} | "
-                     f"{_cell(p['fine-tuned'])} | {_cell(p['embedding+ridge'])} | {_cell(p['embedding+gbm'])} | {gain} |")
+                     f"{_cell(p['fine-tuned'])} | {_cell(p['embedding+ridge'])} | {_cell(p['embedding+gbm'])} | "
+                     f"{gain} | {paired} |")
     return lines
+
+
+def table_from_results() -> None:
+    """docs/TRANSFER.md's learning-curve table again from the committed results (no run folders needed)."""
+    points = json.loads(RESULTS.read_text())["learning_curves"]
+    DOC.write_text(replace_section(DOC.read_text(), "learning-curves", table_lines(points)))
 
 
 def figure(points: list[dict]) -> None:

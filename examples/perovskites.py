@@ -34,7 +34,7 @@ from cgcnn.apps.perovskites import (  # noqa: E402
     ANIONS, enrichment, group_rule, lattice_constants_from, screen, site_maps, site_roles,
 )
 from cgcnn.apps.plots import periodic_table_heatmap  # noqa: E402
-from cgcnn.apps.predict import predict_files  # noqa: E402
+from cgcnn import predict_files  # noqa: E402
 from cgcnn import TrainConfig, train  # noqa: E402
 
 

@@ -205,7 +205,9 @@ class PredictConfig:
     workers: int = setting(1, "processes that read crystals and build graphs", min=1)
     skip_bad: bool = setting(False, "leave out unusable crystals (listed in OUT.skipped.csv) instead of stopping")
     interval: float | None = setting(None, "add lower,upper columns: the prediction interval at this level "
-                                     "(e.g. 0.9), from the model's split-conformal calibration", min=0)
+                                     "(e.g. 0.9), from the model's split-conformal calibration; it covers that "
+                                     "share of crystals like its validation crystals; on crystals outside the "
+                                     "training set less (measured in docs/RESULTS.md, 'On new crystals')", min=0)
 
     def __post_init__(self) -> None:
         validate(self)

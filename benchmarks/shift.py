@@ -37,7 +37,9 @@ from tasks import MODELS, ROOT, SPLITS, data_arguments, insert_results_section
 
 SHARED = ROOT.parent / "shared" / "data" / "matminer-2018"
 RESULTS = ROOT / "benchmarks" / "results" / "shift.json"
+NOTES = ROOT / "benchmarks" / "results" / "shift-notes.md"  # the section's prose, written by hand
 MARK, MARK_END = "<!-- shift: benchmarks/shift.py -->", "<!-- /shift -->"
+FIGURE = ROOT / "docs" / "figures" / "shift-error-vs-ood-score.png"
 LEVELS = (0.68, 0.9, 0.95)
 NEAR_HULL = 0.05  # eV/atom
 
@@ -280,7 +282,9 @@ def _cell(r: dict | None, key: str, fmt: str) -> str:
 
 def markdown(report: dict) -> list[str]:
     """The generated table of docs/RESULTS.md's section (its prose is written by hand around it)."""
-    lines = [MARK, "| model | set | n | MAE ± se (or accuracy) | mean signed error | coverage 68 / 90 / 95 % | "
+    notes = NOTES.read_text().strip().splitlines() if NOTES.is_file() else []
+    lines = [MARK, "## On new crystals", "", *notes, "",
+             "| model | set | n | MAE ± se (or accuracy) | mean signed error | coverage 68 / 90 / 95 % | "
              "mean 90 % width | ood | worst decile: flagged / flagged or covered |",
              "|---|---|---:|---|---:|---|---:|---:|---|"]
     for name, sets in report["models"].items():
@@ -293,7 +297,33 @@ def markdown(report: dict) -> list[str]:
             worst = f"{_cell(r, 'worst_decile_flagged', '.2f')} / {_cell(r, 'worst_decile_flagged_or_covered', '.2f')}"
             lines.append(f"| {name} | {set_name} | {r['n']:,} | {score} | {signed} | {coverage} | "
                          f"{_cell(r, 'width_0.9', '.3g')} | {r['ood_rate']:.3f} | {worst} |")
+    lines += ["", f"![error against ood_score](figures/{FIGURE.name})"]
     return [*lines, MARK_END]
+
+
+def figure(report: dict) -> None:
+    """Mean absolute error against ood_score bin, each model's error in units of its test-split MAE: where
+    the flag's threshold should sit."""
+    from cgcnn.apps.plots import _pyplot, _save
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    labels = [f"{lo:g}–{hi:g}".replace("1.0001", "1") for lo, hi in zip(SCORE_BINS[:-1], SCORE_BINS[1:])]
+    for name, sets in report["models"].items():
+        base = sets.get("test", {}).get("mae")
+        for set_name, r in sets.items():
+            if set_name == "new-chemsys" or "mae_by_ood_score" not in r or not base:
+                continue
+            points = [(k, mae / base) for k, (mae, n) in enumerate(r["mae_by_ood_score"]) if mae is not None and n >= 5]
+            if points:
+                style = "-" if set_name == "test" else "--"
+                ax.plot(*zip(*points), style, marker="o", ms=3, lw=1, label=f"{name}, {set_name}")
+    ax.axhline(1, color="0.6", lw=0.8)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("ood_score (share of validation crystals closer to training)")
+    ax.set_ylabel("MAE / the model's test MAE")
+    ax.legend(fontsize=5.5, ncol=2)
+    _save(fig, FIGURE, "error against ood_score, test split and outside sets")
 
 
 def main() -> None:
@@ -309,6 +339,7 @@ def main() -> None:
     if not args.no_write:
         RESULTS.write_text(json.dumps(report, indent=1) + "\n")
         insert_results_section(lines)
+        figure(report)
 
 
 if __name__ == "__main__":

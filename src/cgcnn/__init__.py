@@ -7,18 +7,44 @@ predictions, embed crystals (`Predictor.embed`, `embed_files`), screen perovskit
 `CgcnnError`s; `InputError` names the file.
 """
 
-from .model.catalogue import shipped_models
-from .apps.embed import embed_files
-from .apps.explain import explain_files
-from .apps.predict import Predictor, load_model
-from .apps.screening import predict_files
-from .config import GraphConfig, ModelConfig, PredictConfig, TrainConfig
-from .errors import CgcnnError, InputError
-from .graphs import build_graph, featurize
-from .model import CrystalGraphConvNet
-from .training import train
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["CgcnnError", "CrystalGraphConvNet", "GraphConfig", "InputError", "ModelConfig", "PredictConfig",
-           "Predictor", "TrainConfig", "build_graph", "embed_files", "explain_files", "featurize", "load_model",
-           "predict_files", "shipped_models", "train", "__version__"]
+
+# public name → the module that defines it; imported on first use, so `cgcnn --help` and `cgcnn featurize`
+# do not pay for torch and every application at start-up
+_PUBLIC = {
+    "CgcnnError": ".errors", "InputError": ".errors",
+    "GraphConfig": ".config", "ModelConfig": ".config", "PredictConfig": ".config", "TrainConfig": ".config",
+    "CrystalGraphConvNet": ".model", "shipped_models": ".model.catalogue",
+    "build_graph": ".graphs", "featurize": ".graphs", "train": ".training",
+    "Predictor": ".apps.predict", "load_model": ".apps.predict", "predict_files": ".apps.screening",
+    "embed_files": ".apps.embed", "explain_files": ".apps.explain",
+}
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'cgcnn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
+    from .apps.embed import embed_files
+    from .apps.explain import explain_files
+    from .apps.predict import Predictor, load_model
+    from .apps.screening import predict_files
+    from .config import GraphConfig, ModelConfig, PredictConfig, TrainConfig
+    from .errors import CgcnnError, InputError
+    from .graphs import build_graph, featurize
+    from .model import CrystalGraphConvNet
+    from .model.catalogue import shipped_models
+    from .training import train

@@ -196,7 +196,7 @@ class Predictor:
         domain = self.metadata.get("domain")
         return mahalanobis(domain, vectors) if domain else None
 
-    def ood_score(self, distance: np.ndarray) -> np.ndarray | None:
+    def ood_score(self, distance: np.ndarray | None) -> np.ndarray | None:
         """The share of the validation crystals that lie closer to the training crystals (0 to 1; None for
         a model file without their distances)."""
         return domain_score(self.metadata.get("domain") or {}, distance)

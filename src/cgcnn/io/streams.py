@@ -63,7 +63,8 @@ def list_frames(path: PathLike) -> list[tuple[str, Frame]]:
 def _xyz_frames(path: Path) -> list[Frame]:
     """Each frame of an (ext)xyz file starts with its atom count, then a comment line, then one line per
     atom: one pass over the lines finds where every frame starts and stops."""
-    frames, offset = [], 0
+    frames: list[Frame] = []
+    offset = 0
     with open(path, "rb") as handle:
         while True:
             line = handle.readline()

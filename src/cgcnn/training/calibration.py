@@ -49,7 +49,8 @@ def calibrate(targets: np.ndarray, predictions: np.ndarray, spread: np.ndarray |
         record["distance"] = {"median": median, "power": power, "powers_tried": list(POWERS)}
         base = base * (distance / median)[:, None] ** power
     errors = np.abs(targets - predictions) / base  # NaN where a label is missing: left out
-    edges, scores = [], []
+    edges: list[list[float]] = []
+    scores: list[list[list[float]]] = []
     for k in range(targets.shape[1]):
         labelled = ~np.isnan(errors[:, k])
         cut = _group_edges(predictions[labelled, k])
@@ -63,8 +64,9 @@ def calibrate(targets: np.ndarray, predictions: np.ndarray, spread: np.ndarray |
 def _group_edges(predicted: np.ndarray) -> np.ndarray:
     """Edges between Mondrian groups: quantiles of the predictions, as many groups as MIN_GROUP allows."""
     n_groups = max(1, min(N_GROUPS, len(predicted) // MIN_GROUP))
-    edges = np.unique(np.quantile(predicted, np.arange(1, n_groups) / n_groups)) if n_groups > 1 else []
-    return np.asarray(edges, dtype=np.float64)
+    if n_groups == 1:
+        return np.zeros(0)
+    return np.unique(np.quantile(predicted, np.arange(1, n_groups) / n_groups)).astype(np.float64)
 
 
 def _even_power(targets: np.ndarray, predictions: np.ndarray, base: np.ndarray, ratio: np.ndarray) -> float:

@@ -1,5 +1,5 @@
 # make setup: create .venv and install cgcnn with its test extras (idempotent)
-# make demo:  set up, then train on the embedded data and report (about 5 minutes on 2 cores)
+# make demo:  set up, then train on the embedded data and report (1 to 4 minutes on 2 cores, set-up included)
 # make test:  set up, then type-check the package (mypy), build the docs site and run the whole test suite
 # make docs:  build the documentation site into site/ (warnings are errors)
 # make accuracy: the accuracy benchmark on ../shared/data (hours on 2 CPU cores; resumable, see docs/RESULTS.md)

@@ -474,3 +474,8 @@ def test_output_into_a_closed_pipe_is_quiet(data):
     done = subprocess.run(f"'{sys.executable}' -m cgcnn --no-progress featurize '{data}' --workers 1 | head -c 1",
                           shell=True, capture_output=True, text=True, timeout=300)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_a_near_miss_model_name_gets_a_suggestion(data, tmp_path, capsys):
+    clear_error(*run_cli(["predict", "--model", "formation_energy", "--out", tmp_path / "p.csv", data], capsys)[::2],
+                "did you mean formation-energy?")

@@ -58,5 +58,9 @@ def resolve_model(name_or_path: PathLike) -> Path:
     models = shipped_models()
     if str(name_or_path) in models:
         return Path(str(_folder() / models[str(name_or_path)]["file"]))
+    import difflib
+
+    close = difflib.get_close_matches(str(name_or_path).lower().replace("_", "-"), list(models), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
     names = ", ".join(sorted(models)) or "none"
-    raise InputError(path, f"no such model file, nor a shipped model name (shipped: {names})")
+    raise InputError(path, f"no such model file, nor a shipped model name ({hint}shipped: {names})")

@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: setup
 	$(VENV)/bin/cgcnn demo --out runs/demo
+	@echo "next, predict your own crystals with a shipped model (or first: source $(VENV)/bin/activate):"
+	@echo "  $(VENV)/bin/cgcnn predict --model formation-energy --out predictions.csv YOUR_CIF_FOLDER/"
 
 test: setup
 	$(PY) -m mypy

@@ -308,6 +308,9 @@ def run_predict(values: dict, progress: bool) -> None:
     if report["out_of_domain"]:
         print(f"warning: {report['out_of_domain']} of {report['predicted']} crystals are unlike the model's training "
               "crystals (ood = 1): their predictions are less reliable", file=sys.stderr)
+    if report.get("seen_in_training"):
+        print(f"note: {report['seen_in_training']:,} of the crystals predicted in this run were among the model's "
+              "training crystals (same id or same structure)", file=sys.stderr)
 
 
 def shard_option(text: str | None) -> tuple[int, int] | None:
@@ -372,6 +375,13 @@ def run_evaluate(values: dict, progress: bool) -> None:
         print(f"  accuracy {result['accuracy']:.3f}{auc}")
     for column, (name, m) in zip(result.get("label_columns", []), result.get("targets", {}).items()):
         print(f"  {column} as {name}: MAE {m['mae']:.4g}, RMSE {m['rmse']:.4g}, R² {m['r2']:.3f} ({m['n']:,} labelled)")
+    if result.get("seen_in_training"):
+        print(f"  {result['seen_in_training']:,} of them were training crystals of the model (same id or structure)")
+        unseen = result.get("unseen")
+        if unseen and "accuracy" in unseen:
+            print(f"  on the {unseen['n']:,} others: accuracy {unseen['accuracy']:.3f}")
+        for name, m in (unseen or {}).get("targets", {}).items():
+            print(f"  on the {unseen['n']:,} others, {name}: MAE {m['mae']:.4g}, RMSE {m['rmse']:.4g}, R² {m['r2']:.3f}")
 
 
 def run_screen(values: dict, progress: bool) -> None:

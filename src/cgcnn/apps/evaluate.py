@@ -74,10 +74,11 @@ def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | No
     skipped = list(dataset.skipped)
     graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
     where = {crystal: k for k, crystal in enumerate(dataset.ids)}
-    ids, values = [], []
+    ids, values, seen = [], [], []
     for chunk_ids, _, chunk in usable_chunks(graphs, dataset, predictor, skipped, skip_bad, 4096):
         ids += chunk_ids
         values.append(predictor.predict_graphs(chunk, batch_size))
+        seen.append(predictor.seen_in_training(chunk_ids, chunk))
     if not ids:
         raise NothingUsable(data, skipped)
     assert dataset.targets is not None
@@ -87,6 +88,12 @@ def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | No
     truth = labels[:, 0] if task == "classification" else labels
     result = {"model": str(model_path), "data": str(data), "label_columns": dataset.target_names,
               "n": len(ids), "skipped": len(skipped), **metrics_for(task, truth, outputs, names)}
+    if all(s is not None for s in seen):  # the model records its training crystals: score the others alone too
+        in_training = np.concatenate(seen)
+        result["seen_in_training"] = int(in_training.sum())
+        if 0 < in_training.sum() < len(ids):
+            unseen = ~in_training
+            result["unseen"] = {"n": int(unseen.sum()), **metrics_for(task, truth[unseen], outputs[unseen], names)}
     if out_path is not None:
         label_columns = {f"target_{n}" if len(dataset.target_names) > 1 else "target": labels[:, k]
                          for k, n in enumerate(dataset.target_names)}

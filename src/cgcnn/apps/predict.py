@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import logging
 import re
@@ -18,7 +19,7 @@ from ..errors import CgcnnError, InputError
 from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs
-from ..graphs.graph import CrystalGraph
+from ..graphs.graph import CrystalGraph, fingerprint
 from ..io.structures import CrystalDataset, files_read, to_structure
 from ..model import models_from_file
 from ..training.calibration import interval as calibrated_interval, uses_distance
@@ -195,6 +196,21 @@ class Predictor:
         record): what out-of-domain flags and distance-scaled intervals read."""
         domain = self.metadata.get("domain")
         return mahalanobis(domain, vectors) if domain else None
+
+    def seen_in_training(self, ids: Sequence, graphs: Sequence[CrystalGraph]) -> np.ndarray | None:
+        """True for crystals the model was trained on, by id or by structure fingerprint (None for a model
+        file that does not record its training crystals)."""
+        record = self.metadata.get("training_set")
+        if not record:
+            return None
+        known_ids, known = self.training_sets
+        return np.array([str(i) in known_ids or fingerprint(g) in known for i, g in zip(ids, graphs)], dtype=bool)
+
+    @functools.cached_property
+    def training_sets(self) -> tuple[set, set]:
+        """(ids, fingerprints) of the training crystals, as sets."""
+        record = self.metadata["training_set"]
+        return set(record.get("ids", [])), set(record.get("fingerprints", []))
 
     def ood_score(self, distance: np.ndarray | None) -> np.ndarray | None:
         """The share of the validation crystals that lie closer to the training crystals (0 to 1; None for

@@ -68,8 +68,9 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
             if distributed.summed([0.0])[0]:
                 raise CgcnnError("another torchrun process stopped with an error (it says which crystal); "
                                  "this process's rows stay in its part for a resume")
-            totals = distributed.summed([report[k] or 0 for k in ("predicted", "skipped", "out_of_domain")])
-            report.update(zip(("predicted", "skipped", "out_of_domain"), map(int, totals)))
+            counted = ("predicted", "skipped", "out_of_domain", "seen_in_training")
+            totals = distributed.summed([report[k] or 0 for k in counted])
+            report.update({k: int(v) if report[k] is not None else None for k, v in zip(counted, totals)})
             distributed.barrier(context)
             if context.main:
                 join_parts(out_path, count, {**made_by, "block": [0, 1]})
@@ -151,6 +152,7 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
     # the warning counts every row of the file, those of the run resumed too
     flagged = output.count("ood", "1") if done and with_domain else 0
     skipped, written = list(todo.skipped), len(done)
+    seen: int | None = None  # inputs that were training crystals of the model (predicted in this run)
     graphs = iter_graphs(todo.items, todo.sources, predictor.params, workers, progress, skip_bad)
     try:
         for ids, sources, batch in usable_chunks(graphs, todo, predictor, skipped, skip_bad, chunk):
@@ -166,6 +168,8 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             score = predictor.ood_score(distance)
             if score is not None:
                 columns["ood_score"] = score
+            seen_now = predictor.seen_in_training(ids, [batch[k] for k in keep])
+            seen = None if seen_now is None else (seen or 0) + int(seen_now.sum())
             output.append([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
             release_freed_memory()
@@ -182,7 +186,7 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
     write_skipped(skipped_path(out_path), skipped)
     log.debug("wrote %d predictions to %s", written, out_path)  # the command line says it once
     return {"predicted": written, "skipped": len(skipped), "out_of_domain": flagged if with_domain else None,
-            "resumed": len(done)}
+            "resumed": len(done), "seen_in_training": seen}
 
 
 def join_parts(out_path: Path, count: int, made_by: dict) -> None:

@@ -160,3 +160,23 @@ def build_graph(crystal: Any, params: GraphConfig = GraphConfig(), source: PathL
         edge_index=torch.as_tensor(np.stack([i, j])),
         distances=torch.as_tensor(d, dtype=torch.float32),
     )
+
+
+def fingerprint(graph: CrystalGraph, nearest: int = 4) -> str:
+    """An identity of the crystal that survives another id, file format or cell (a supercell gives the same):
+    its sites' elements, each with its `nearest` neighbour distances (rounded to 0.01 Å), as a multiset reduced
+    by the greatest common count. Used to tell whether a crystal was among a model's training crystals."""
+    import hashlib
+    from collections import Counter
+    from functools import reduce
+    from math import gcd
+
+    z, centre, d = graph.atomic_numbers.numpy(), graph.edge_index[0].numpy(), graph.distances.numpy()
+    order = np.lexsort((d, centre))
+    starts = np.searchsorted(centre[order], np.arange(len(z)))
+    stops = np.append(starts[1:], len(order))
+    sites = Counter((int(z[k]), tuple(np.round(d[order[a:min(b, a + nearest)]], 2).tolist()))
+                    for k, (a, b) in enumerate(zip(starts, stops)))
+    common = reduce(gcd, sites.values())
+    text = repr(sorted((site, n // common) for site, n in sites.items()))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

@@ -19,7 +19,7 @@ from ..model import model_from_file, save_ensemble
 from .distributed import launched_rank
 from .loop import init_seed, loss_function, resolve_device
 from .prepare import prepare
-from .report import run_domain, validation_calibration, write_test_report
+from .report import run_domain, training_set, validation_calibration, write_test_report
 from .run import fit
 from .run_folder import BEST, CHECKPOINT, ENSEMBLE, METRICS, SPLIT, run_folder_lock
 
@@ -83,7 +83,7 @@ def evaluate_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: T
     calibration = validation_calibration(run, members, device, loss_fn, domain)
     # each member records the member it started from; the ensemble, the model
     origin = {"fine_tuned_from": {k: v for k, v in run.origin.items() if k != "member"}} if run.origin else {}
-    metadata = {"members": cfg.ensemble, "seed": cfg.seed, "domain": domain,
+    metadata = {"members": cfg.ensemble, "seed": cfg.seed, "domain": domain, "training_set": training_set(run),
                 **({"calibration": calibration} if calibration else {}), **origin}
     save_ensemble(paths, run_dir / ENSEMBLE, metadata)
     return write_test_report(run, members, device, loss_fn,

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..config import PathLike
+from ..graphs.graph import fingerprint
 from ..io.write import write_csv, write_text
 from ..model import CrystalGraphConvNet
 from .calibration import calibrate, coverage
@@ -72,6 +73,14 @@ def validation_calibration(run: Run, models: list[CrystalGraphConvNet], device: 
 def split_distance(run: Run, split: str, model: CrystalGraphConvNet, domain: dict, device: torch.device) -> np.ndarray:
     """The Mahalanobis distance from training of a split's crystals, in the order `evaluate` gives them."""
     return mahalanobis(domain, crystal_vectors(model.to(device), batches(run, split), device))
+
+
+def training_set(run: Run) -> dict:
+    """Which crystals the model learned from: their ids and structure fingerprints (graphs.graph.fingerprint),
+    so that evaluate and predict can say which inputs were seen in training, ids or not."""
+    train = run.datasets["train"]
+    return {"ids": [str(run.ids[i]) for i in train.indices],
+            "fingerprints": sorted({fingerprint(train.graphs[i]) for i in train.indices})}
 
 
 def run_domain(run: Run, model: CrystalGraphConvNet, device: torch.device) -> dict:

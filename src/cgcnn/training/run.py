@@ -25,7 +25,7 @@ from .loop import (LossFunction, evaluate, init_seed, loss_function, make_optimi
                    resolve_device, selection_score, train_epoch)
 from .metrics import metrics_for
 from .prepare import Run, batches, prepare
-from .report import run_domain, validation_calibration, write_test_report
+from .report import run_domain, training_set, validation_calibration, write_test_report
 from .run_folder import (BEST, LOG, SKIPPED, SPLIT, check_run_folder, remove_stale_temporaries,
                          restore_checkpoint, run_folder_lock, save_checkpoint, write_log)
 
@@ -138,7 +138,8 @@ def finish(run: Run, device: torch.device, loss_fn: LossFunction) -> dict:
     domain = run_domain(run, best, device)
     calibration = validation_calibration(run, [best], device, loss_fn, domain)
     # the model file carries its intervals' calibration and its training domain
-    fitted = {"domain": domain, **({"calibration": calibration} if calibration else {})}
+    fitted = {"domain": domain, "training_set": training_set(run),
+              **({"calibration": calibration} if calibration else {})}
     save_model(best, run.run_dir / BEST, names, {**metadata, **fitted})
     origin = {"fine_tuned_from": run.origin} if run.origin else {}
     return write_test_report(run, [best], device, loss_fn,

@@ -377,10 +377,10 @@ def run_evaluate(values: dict, progress: bool) -> None:
         print(f"  {column} as {name}: MAE {m['mae']:.4g}, RMSE {m['rmse']:.4g}, R² {m['r2']:.3f} ({m['n']:,} labelled)")
     if result.get("seen_in_training"):
         print(f"  {result['seen_in_training']:,} of them were training crystals of the model (same id or structure)")
-        unseen = result.get("unseen")
-        if unseen and "accuracy" in unseen:
+        unseen = result.get("unseen") or {}
+        if "accuracy" in unseen:
             print(f"  on the {unseen['n']:,} others: accuracy {unseen['accuracy']:.3f}")
-        for name, m in (unseen or {}).get("targets", {}).items():
+        for name, m in unseen.get("targets", {}).items():
             print(f"  on the {unseen['n']:,} others, {name}: MAE {m['mae']:.4g}, RMSE {m['rmse']:.4g}, R² {m['r2']:.3f}")
 
 

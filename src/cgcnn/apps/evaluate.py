@@ -88,8 +88,9 @@ def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | No
     truth = labels[:, 0] if task == "classification" else labels
     result = {"model": str(model_path), "data": str(data), "label_columns": dataset.target_names,
               "n": len(ids), "skipped": len(skipped), **metrics_for(task, truth, outputs, names)}
-    if all(s is not None for s in seen):  # the model records its training crystals: score the others alone too
-        in_training = np.concatenate(seen)
+    found = [s for s in seen if s is not None]
+    if found and len(found) == len(seen):  # the model records its training crystals: score the others alone too
+        in_training = np.concatenate(found)
         result["seen_in_training"] = int(in_training.sum())
         if 0 < in_training.sum() < len(ids):
             unseen = ~in_training

@@ -314,7 +314,7 @@ def test_tables_say_what_they_hold_band_gaps_are_not_negative_and_moduli_come_in
     assert all(float(r["prediction"]) == 0.0 for r in read_predictions(tmp_path / "g.csv"))
     assert run_cli(["predict", "--model", "bulk-modulus", "--out", tmp_path / "k.csv", data], capsys)[0] == 0
     rows = read_predictions(tmp_path / "k.csv")
-    assert list(rows[0]) == ["id", "prediction", "std", "prediction_GPa", "ood"]
+    assert list(rows[0]) == ["id", "prediction", "std", "prediction_GPa", "ood", "ood_score"]
     assert all(float(r["prediction_GPa"]) == pytest.approx(10 ** float(r["prediction"]), rel=1e-4) for r in rows)
 
 

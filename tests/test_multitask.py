@@ -54,7 +54,7 @@ def test_calibration_per_target_with_missing_labels():
     predictions = truth + rng.normal(scale=[0.1, 1.0], size=(400, 2))
     truth[::2, 1] = np.nan  # half the second target unlabelled
     record = calibrate(truth, predictions, None)
-    assert [len(s) for s in record["scores"]] == [400, 200]
+    assert [sum(len(group) for group in s) for s in record["scores"]] == [400, 200]  # per group of prediction
     assert quantile(record, 0.9)[1] > 5 * quantile(record, 0.9)[0]
     fresh = rng.normal(size=(2000, 2))
     result = coverage(record, fresh, fresh + rng.normal(scale=[0.1, 1.0], size=(2000, 2)), None, (0.9,))

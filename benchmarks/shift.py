@@ -174,7 +174,15 @@ def graphs(paths: list, workers: int, cache_file: Path) -> list:
 # ---------------------------------------------------------------- the measures
 
 
-SCORE_BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)  # ood_score bins of the error-against-score curve
+SCORE_BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)
+
+
+def gap_groups(truth: np.ndarray) -> dict:
+    """Metals and ranges of true band gap, for group-conditional coverage."""
+    groups = {"metals": truth == 0}
+    for lo, hi in ((0, 1), (1, 2), (2, 3), (3, np.inf)):
+        groups[f"{lo}-{hi:g} eV"] = (truth > lo) & (truth <= hi)
+    return groups  # ood_score bins of the error-against-score curve
 
 
 def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
@@ -207,6 +215,9 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
             if level == 0.9:
                 inside90 = inside
                 result["width_0.9"] = float((upper - lower)[:, 0].mean())
+            if predictor.non_negative[0]:  # band gaps: coverage of metals and of each gap range
+                result[f"coverage_{level}_by_gap"] = {
+                    name: float(inside[chosen].mean()) for name, chosen in gap_groups(truth).items() if chosen.any()}
     worst = np.argsort(-np.abs(error))[: max(1, len(error) // 10)]
     result["worst_decile_flagged"] = float(ood[worst].mean())
     result["worst_decile_flagged_or_covered"] = float(((ood[worst] == 1) | inside90[worst]).mean())

@@ -127,12 +127,18 @@ def markdown(report: dict) -> list[str]:
 
 
 def main() -> None:
-    args = data_arguments(__doc__.splitlines()[0]).parse_args()
+    parser = data_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", help="refit only these (the others' results are kept)")
+    args = parser.parse_args()
     start, cache = time.perf_counter(), {}
     names = [name for name in json.loads((MODELS / "models.json").read_text()) if name in TASKS]
-    models = {name: fit_and_measure(name, args.work, args.workers, cache) for name in names}
+    earlier = json.loads(RESULTS.read_text()) if args.models and RESULTS.is_file() else {"models": {}}
+    models = {name: fit_and_measure(name, args.work, args.workers, cache) if not args.models or name in args.models
+              else earlier["models"][name] for name in names}
+    shifted_result = (shifted(args.work, args.workers) if not args.models or "formation-energy" in args.models
+                      else earlier["shifted"])
     report = {"models": {n: {k: v for k, v in r.items() if k != "_domain"} for n, r in models.items()},
-              "shifted": shifted(args.work, args.workers), "seconds": round(time.perf_counter() - start, 1)}
+              "shifted": shifted_result, "seconds": round(time.perf_counter() - start, 1)}
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")
     insert_results_section(markdown(report))
     print("\n".join(markdown(report)[2:]))

@@ -109,5 +109,6 @@ def _record(predictor: Predictor, crystal_id: str, crystal: Crystal, elements: l
         lower, upper = calibrated_interval(predictor.metadata["calibration"], values, spread, 0.9,
                                            predictor.distance(vectors))
         interval = (float(lower[0, 0]), float(upper[0, 0]))
+    ood = predictor.out_of_domain([graph], vectors)
     return crystal_record(crystal_id, elements, np.asarray(crystal.cart_coords), np.asarray(crystal.lattice),
-                          shares, float(values[0, 0]), interval)
+                          shares, float(values[0, 0]), interval, ood is not None and bool(ood[0]))

@@ -23,11 +23,12 @@ from ..io.write import atomic_path, write_text
 
 
 def crystal_record(crystal_id: str, elements: Sequence[str], cartesian: np.ndarray, lattice: np.ndarray,
-                   contributions: np.ndarray, prediction: float, interval: tuple[float, float] | None) -> dict:
+                   contributions: np.ndarray, prediction: float, interval: tuple[float, float] | None,
+                   ood: bool = False) -> dict:
     """What the page shows of one crystal (the first target's contributions)."""
     return {"id": str(crystal_id), "elements": list(elements), "xyz": np.round(cartesian, 4).tolist(),
             "cell": np.round(lattice, 4).tolist(), "contributions": [float(c) for c in contributions],
-            "prediction": float(prediction), "interval": _finite_pair(interval)}
+            "prediction": float(prediction), "interval": _finite_pair(interval), "ood": bool(ood)}
 
 
 def _finite_pair(interval: tuple[float, float] | None) -> list | None:
@@ -140,6 +141,8 @@ function colour(v) {
   const c = x => Math.round(255 * x);
   return t >= 0 ? `rgb(255,${c(1 - t)},${c(1 - t)})` : `rgb(${c(1 + t)},${c(1 + t)},255)`;
 }
+// a label readable on its atom: white on strong colours (dark blue, deep red), black on pale ones
+const ink = v => Math.abs(v / scale) > 0.55 ? "#fff" : "#000";
 document.getElementById("title").textContent = `${data.target}: contributions of each site (${data.model})`;
 document.getElementById("low").textContent = fmt(-scale);
 document.getElementById("high").textContent = fmt(scale);
@@ -186,7 +189,8 @@ function draw(svg, crystal, angles) {
     const label = document.createElementNS(NS, "text");
     label.setAttribute("x", X(pts[k])); label.setAttribute("y", Y(pts[k]) + 4); label.textContent = crystal.elements[k];
     label.setAttribute("text-anchor", "middle"); label.setAttribute("font-size", Math.min(12, 0.4 * s));
-    label.setAttribute("pointer-events", "none"); svg.appendChild(label);
+    label.setAttribute("pointer-events", "none"); label.setAttribute("fill", ink(crystal.contributions[k]));
+    svg.appendChild(label);
   }
 }
 for (const crystal of data.crystals) {
@@ -194,7 +198,8 @@ for (const crystal of data.crystals) {
   const head = document.createElement("h2");
   const end = (v, inf) => v === null ? inf : fmt(v);  // null: unbounded (too few calibration crystals)
   const range = crystal.interval ? `, 90 % interval [${end(crystal.interval[0], "−∞")}, ${end(crystal.interval[1], "∞")}]` : "";
-  head.textContent = `${crystal.id}: ${fmt(crystal.prediction)} ${data.unit}${range}`;
+  const flag = crystal.ood ? " — ood: unlike the training crystals" : "";
+  head.textContent = `${crystal.id}: ${fmt(crystal.prediction)} ${data.unit}${range}${flag}`;
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("width", 260); svg.setAttribute("height", 260); svg.setAttribute("class", "view");
   const angles = [0.5, 0.35];

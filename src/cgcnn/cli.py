@@ -123,13 +123,49 @@ def _tyro_field(f: dataclasses.Field, hint: Any, default: Any) -> tuple:
 
     if f.name in COMMA_LISTS:  # typed as text here, split after parsing
         hint = str if default is ... else str | None
-    markers: list[Any] = [tyro.conf.arg(name=option_name(f)[2:], help=f.metadata.get("help"))]
+    markers: list[Any] = [tyro.conf.arg(name=option_name(f)[2:], help=f.metadata.get("help"),
+                                        metavar=_metavar(f, hint), help_behavior_hint=_default_hint(f, default))]
     if f.name in POSITIONAL:
         markers.append(tyro.conf.Positional)
     if default is ...:  # required
         return f.name, Annotated[(hint, *markers)]
     value = dataclasses.field(default_factory=lambda: list(default)) if isinstance(default, list) else default
     return f.name, Annotated[(hint, *markers)], value
+
+
+PATHS = {"data", "out", "atom_init", "cache_dir", "split_file", "html", "png", "init_from"}  # shown as PATH
+NAMES = {"model": "MODEL", "shard": "I/N", "interval": "LEVEL", "device": "DEVICE"}
+
+
+def _metavar(f: dataclasses.Field, hint: Any) -> str | None:
+    """How an option's value is shown in the help: PATH, MODEL, INT, … (tyro would say STR or {None}|STR)."""
+    import typing
+
+    if f.name == "inputs":
+        return "PATH"
+    if f.name in PATHS:
+        return "PATH"
+    if f.name in NAMES:
+        return NAMES[f.name]
+    if f.name in COMMA_LISTS:
+        return "A,B,…"
+    kinds = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    kind = kinds[0]
+    if typing.get_origin(kind) is list:
+        return {int: "INT", float: "NUMBER"}.get(typing.get_args(kind)[0], "TEXT") + " …"
+    if typing.get_origin(kind) is typing.Literal:
+        return "{" + ",".join(map(str, typing.get_args(kind))) + "}"
+    return {int: "INT", float: "NUMBER", str: "TEXT"}.get(kind)
+
+
+def _default_hint(f: dataclasses.Field, default: Any) -> str:
+    """One default per option: none where the help already says it, or where there is nothing to say."""
+    if default is ...:
+        return "(required)"
+    if "default" in (f.metadata.get("help") or "") or default is None or default is False or default == []:
+        return ""
+    shown = " ".join(map(str, default)) if isinstance(default, list) else default
+    return f"(default: {shown})"
 
 
 def command_fields(parts: Sequence[tuple[type, Sequence[str] | None]]) -> Iterator[tuple[dataclasses.Field, Any, Any]]:

@@ -421,11 +421,11 @@ def run_evaluate(values: dict, progress: bool) -> None:
 
 
 def run_screen(values: dict, progress: bool) -> None:
-    from .apps.perovskites import ANION_MIXTURES, screen
+    from .apps.perovskites import ANION_MIXTURES, STABLE_BELOW, screen
 
     rows = screen(values["model"], values["a"], values["b"], values["x"] or ANION_MIXTURES, values["out"])
     stable = sum(r[-1] for r in rows)
-    print(f"ranked {len(rows)} candidates ({stable} predicted below 0.2 eV/atom) in {values['out']}")
+    print(f"ranked {len(rows)} candidates ({stable} predicted below {STABLE_BELOW:g} eV/atom) in {values['out']}")
 
 
 def run_demo(values: dict, progress: bool) -> None:
@@ -542,9 +542,6 @@ def _refuse_repeated_options(args: Sequence[str]) -> None:
             seen.add(name)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def reference_markdown() -> str:
     """The command-line reference (docs/cli.md), generated from the same fields as the parser."""
@@ -575,3 +572,7 @@ def _type_text(hint: Any) -> str:
     if args and origin is not None:
         return _type_text(args[0])
     return getattr(hint, "__name__", str(hint))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

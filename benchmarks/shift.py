@@ -193,9 +193,9 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
 
     mean, spread, vectors = predictor.predict_graphs_full(graph_list)
     distance = predictor.distance(vectors)
-    ood = predictor.out_of_domain(graph_list, vectors)
-    ood = np.zeros(len(truth), dtype=int) if ood is None else ood
-    result = {"n": int(len(truth)), "ood_rate": float(ood.mean())}
+    flagged = predictor.out_of_domain(graph_list, vectors)  # None: the model file has no domain record
+    ood = np.zeros(len(truth), dtype=int) if flagged is None else flagged
+    result = {"n": int(len(truth)), "ood_rate": None if flagged is None else float(ood.mean())}
     if predictor.is_classifier:
         wrong = (mean.argmax(1) != truth).astype(float)
         result.update(accuracy=float(1 - wrong.mean()), error_flagged=float(ood[wrong == 1].mean())
@@ -219,9 +219,10 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
             if predictor.non_negative[0]:  # band gaps: coverage of metals and of each gap range
                 result[f"coverage_{level}_by_gap"] = {
                     name: float(inside[chosen].mean()) for name, chosen in gap_groups(truth).items() if chosen.any()}
-    worst = np.argsort(-np.abs(error))[: max(1, len(error) // 10)]
-    result["worst_decile_flagged"] = float(ood[worst].mean())
-    result["worst_decile_flagged_or_covered"] = float(((ood[worst] == 1) | inside90[worst]).mean())
+    if flagged is not None or calibration:
+        worst = np.argsort(-np.abs(error))[: max(1, len(error) // 10)]
+        result["worst_decile_flagged"] = float(ood[worst].mean())
+        result["worst_decile_flagged_or_covered"] = float(((ood[worst] == 1) | inside90[worst]).mean())
     score = predictor.ood_score(distance)
     if score is not None:
         bins = np.digitize(score, SCORE_BINS[1:-1])
@@ -332,7 +333,7 @@ def markdown(report: dict) -> list[str]:
             coverage = " / ".join(_cell(r, f"coverage_{level}", ".2f") for level in LEVELS)
             worst = f"{_cell(r, 'worst_decile_flagged', '.2f')} / {_cell(r, 'worst_decile_flagged_or_covered', '.2f')}"
             lines.append(f"| {name} | {set_name} | {r['n']:,} | {score} | {signed} | {coverage} | "
-                         f"{_cell(r, 'width_0.9', '.3g')} | {r['ood_rate']:.3f} | {worst} |")
+                         f"{_cell(r, 'width_0.9', '.3g')} | {_cell(r, 'ood_rate', '.3f')} | {worst} |")
     lines += ["", f"![error against ood_score](figures/{FIGURE.name})"]
     return [*lines, MARK_END]
 
@@ -344,6 +345,7 @@ def figure(report: dict) -> None:
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # one colour per line
     labels = [f"{lo:g}–{hi:g}".replace("1.0001", "1") for lo, hi in zip(SCORE_BINS[:-1], SCORE_BINS[1:])]
     for name, sets in report["models"].items():
         base = sets.get("test", {}).get("mae")

@@ -259,3 +259,18 @@ def test_a_bad_crystal_in_one_torchrun_process_is_one_clear_error_in_each(table,
     assert done.returncode != 0 and "src/cgcnn" not in done.stderr and "gloo" not in done.stderr.lower()
     assert "another torchrun process stopped with an error" in done.stderr, done.stderr[-3000:]
     assert "cannot parse the embedded structure" in done.stderr and not (tmp_path / "p.csv").exists()
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_clear_error(table, tmp_path, monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+
+    def refused(path, *args, **kwargs):  # as a read-only folder refuses a non-root user
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refused)
+    with pytest.raises(Exception, match="cannot write in this folder \\(permission denied\\)"):
+        predict_files(MODEL, [table], tmp_path / "p.csv", progress=False)

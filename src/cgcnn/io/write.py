@@ -185,7 +185,12 @@ def lock_file(path: Path, busy: str) -> Any:
     import time
 
     while True:
-        handle = open(path, "a+")
+        try:
+            handle = open(path, "a+")
+        except PermissionError:
+            raise InputError(path.parent, "cannot write in this folder (permission denied)") from None
+        except OSError as exc:
+            raise InputError(path.parent, f"cannot write in this folder ({exc.strerror})") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -48,3 +48,6 @@ accuracy: setup
 	$(PY) benchmarks/calibrate.py
 	$(PY) benchmarks/domain.py
 	$(PY) benchmarks/ensemble_size.py
+	$(PY) benchmarks/training_sets.py
+	$(PY) benchmarks/shift.py
+	$(PY) benchmarks/band_gap.py

@@ -44,7 +44,6 @@ accuracy: setup
 		$(PY) benchmarks/accuracy.py run $$task || exit 1; done
 	$(PY) benchmarks/accuracy.py learning-curve
 	$(PY) benchmarks/accuracy.py report
-	$(PY) benchmarks/band_gap.py
 	$(PY) benchmarks/calibrate.py
 	$(PY) benchmarks/domain.py
 	$(PY) benchmarks/ensemble_size.py

@@ -479,3 +479,13 @@ def test_output_into_a_closed_pipe_is_quiet(data):
 def test_a_near_miss_model_name_gets_a_suggestion(data, tmp_path, capsys):
     clear_error(*run_cli(["predict", "--model", "formation_energy", "--out", tmp_path / "p.csv", data], capsys)[::2],
                 "did you mean formation-energy?")
+
+
+def test_the_device_is_auto_by_default_and_a_bad_name_is_one_clear_error(data, tmp_path, capsys):
+    from cgcnn.config import PredictConfig, TrainConfig
+
+    assert PredictConfig().device == TrainConfig().device == "auto"  # the CPU here: no GPU
+    assert run_cli(["--no-progress", "predict", "--model", "formation-energy", "--out", tmp_path / "p.csv", data],
+                   capsys)[0] == 0
+    clear_error(*run_cli(["predict", "--model", "formation-energy", "--device", "gpu", "--out", tmp_path / "q.csv",
+                          data], capsys)[::2], "--device 'gpu' is not a device")

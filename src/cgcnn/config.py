@@ -160,7 +160,7 @@ class TrainConfig:
     backbone_lr_scale: float = setting(
         1.0, "fine-tuning: learning rate of the pretrained embedding and convolutions, as a fraction of --lr "
         "(the layers after pooling learn at --lr)", min=0)
-    device: str = setting("cpu", "cpu, cuda, cuda:1 or auto (a GPU when there is one)")
+    device: str = setting("auto", "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:1")
     workers: int | None = setting(None, "processes that read crystals and build graphs (default: all cores)",
                                   min=1)
     loader_workers: int = setting(0, "data-loader processes during training", min=0)
@@ -201,7 +201,7 @@ class PredictConfig:
     """How `cgcnn predict` runs."""
 
     batch_size: int = setting(256, "crystals per batch", min=1)
-    device: str = setting("cpu", "cpu, cuda, cuda:1 or auto")
+    device: str = setting("auto", "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:1")
     workers: int = setting(1, "processes that read crystals and build graphs", min=1)
     skip_bad: bool = setting(False, "leave out unusable crystals (listed in OUT.skipped.csv) instead of stopping")
     interval: float | None = setting(None, "add lower,upper columns: the prediction interval at this level "

@@ -29,7 +29,7 @@ from ..graphs.featurize import iter_graphs
 from ..graphs.graph import CrystalGraph
 from ..io.structures import collect_structures
 from ..io.write import atomic_path, output_file, write_csv, write_skipped
-from .predict import files_read_by, load_model, release_freed_memory, skipped_path, usable_chunks
+from .predict import SETTINGS, files_read_by, load_model, release_freed_memory, skipped_path, usable_chunks
 
 log = logging.getLogger(__name__)
 FORMATS = (".csv", ".npy", ".parquet")
@@ -37,7 +37,7 @@ FORMATS = (".csv", ".npy", ".parquet")
 
 def embed_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
                 atom_init: PathLike | None = None, *, sites: bool = False, member: int = 0, batch_size: int = 256,
-                device: str = "cpu", workers: int = 1, skip_bad: bool = False, chunk: int = 4096,
+                device: str = SETTINGS.device, workers: int = 1, skip_bad: bool = False, chunk: int = 4096,
                 progress: bool = True, recursive: bool = False) -> dict:
     """Embed every crystal of `inputs` with the model and write them to `out_path` (format by extension).
     Returns {"crystals", "rows", "dimensions", "skipped"}."""

@@ -15,7 +15,7 @@ from ..io.structures import CrystalDataset, load_dataset
 from ..io.write import output_file, write_skipped
 from ..training.metrics import metrics_for
 from ..training.report import prediction_columns, write_predictions
-from .predict import Predictor, files_read_by, load_model, skipped_path, usable_chunks
+from .predict import SETTINGS, Predictor, files_read_by, load_model, skipped_path, usable_chunks
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ def check_labels(data: PathLike, dataset: CrystalDataset, predictor: Predictor) 
 
 def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | None = None, *,
                    targets: Sequence[str] | None = None, id_column: str = "id", structure_column: str | None = None,
-                   atom_init: PathLike | None = None, batch_size: int = 256, device: str = "cpu", workers: int = 1,
-                   skip_bad: bool = False, progress: bool = True) -> dict:
+                   atom_init: PathLike | None = None, batch_size: int = 256, device: str = SETTINGS.device,
+                   workers: int = 1, skip_bad: bool = False, progress: bool = True) -> dict:
     """Predict every labelled crystal of `data` and score the predictions against the labels; with
     `out_path`, write id, target(s) and prediction(s) as the training run's test_predictions.csv does."""
     predictor = load_model(model_path, atom_init, device)

@@ -24,6 +24,7 @@ from ..io.structures import CrystalDataset, files_read, to_structure
 from ..model import models_from_file
 from ..training.calibration import interval as calibrated_interval, uses_distance
 from ..training.domain import flags as domain_flags, mahalanobis, score as domain_score
+from ..training.loop import resolve_device
 from ..training.report import prediction_columns, value_columns
 from ..training.run_folder import CHECKPOINT, METRICS, RUN_FILES
 from ..model.catalogue import resolve_model, shipped_models, target_units
@@ -44,7 +45,8 @@ class Predictor:
     An ensemble predicts the mean of its members; `predict_spread` also gives their standard deviation."""
 
     def __init__(self, model: Any, target_names: Sequence[str], metadata: dict | None = None,
-                 device: str = "cpu", units: Sequence[str | None] | None = None) -> None:
+                 device: str = SETTINGS.device, units: Sequence[str | None] | None = None) -> None:
+        device = str(resolve_device(device))  # "auto": a GPU when there is one
         self.models = [m.to(device).eval() for m in (model if isinstance(model, (list, tuple)) else [model])]
         self.model = self.models[0]  # settings, element table and graph parameters are shared by all members
         self.target_names = list(target_names)
@@ -267,7 +269,7 @@ class Predictor:
         return [column for column, unit in zip(value_columns(self.target_names), self.units) if unit == LOG_GPA]
 
 
-def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = "cpu") -> Predictor:
+def load_model(path: PathLike, atom_init: PathLike | None = None, device: str = SETTINGS.device) -> Predictor:
     """Load a shipped model by name (see `cgcnn models`, or `cgcnn.shipped_models()`), a cgcnn model or
     ensemble file, or an original CGCNN `.pth.tar` (with its element table `atom_init`)."""
     resolved = resolve_model(path)

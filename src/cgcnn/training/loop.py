@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
+from ..errors import CgcnnError
 from ..model import CrystalGraphConvNet
 from . import distributed
 from .finetune import parameter_groups
@@ -133,6 +134,13 @@ def init_seed(cfg: TrainConfig) -> int:
 
 
 def resolve_device(name: str) -> torch.device:
+    """`auto`: a CUDA GPU when there is one, else the CPU; any other name as torch spells it, checked."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise CgcnnError(f"--device {name!r} is not a device: cpu, cuda, cuda:1, … or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CgcnnError(f"--device {name}: no CUDA GPU is available here (auto uses one when there is one)")
+    return device

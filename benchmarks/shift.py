@@ -157,25 +157,31 @@ def own_sets(work: Path, table: str, label: str, cache: dict) -> dict:
     return sets
 
 
-def graphs(paths: list, workers: int, cache_file: Path) -> list:
+def cache_file(work: Path, table: str, set_name: str) -> Path:
+    """Where a set's graphs are kept: a model's own splits by their table, an outside set by its name."""
+    own = set_name.startswith(("test", "val"))
+    return work / "shift" / "graphs" / f"{table if own else ''}{set_name}.pkl"
+
+
+def graphs(paths: list, workers: int, cached: Path) -> list:
     """Graphs of the default settings (every shipped model uses them), kept in the work folder."""
     from cgcnn.config import GraphConfig
     from cgcnn.graphs.featurize import build_graphs
 
-    if cache_file.is_file():
-        found = pickle.loads(cache_file.read_bytes())
+    if cached.is_file():
+        found = pickle.loads(cached.read_bytes())
         if found[0] == [str(p) for p in paths]:
             return found[1]
     built = build_graphs(paths, [str(p) for p in paths], GraphConfig(), workers, progress=False)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    cache_file.write_bytes(pickle.dumps(([str(p) for p in paths], built)))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(pickle.dumps(([str(p) for p in paths], built)))
     return built
 
 
 # ---------------------------------------------------------------- the measures
 
 
-SCORE_BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)
+SCORE_BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)  # ood_score bins of the error-against-score curve
 
 
 def gap_groups(truth: np.ndarray) -> dict:
@@ -183,13 +189,13 @@ def gap_groups(truth: np.ndarray) -> dict:
     groups = {"metals": truth == 0}
     for lo, hi in ((0, 1), (1, 2), (2, 3), (3, np.inf)):
         groups[f"{lo}-{hi:g} eV"] = (truth > lo) & (truth <= hi)
-    return groups  # ood_score bins of the error-against-score curve
+    return groups
 
 
 def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
     """MAE ± standard error (or accuracy), coverage, widths, ood rate, the worst decile's flags and the
     mean error by ood_score bin."""
-    from cgcnn.training.calibration import interval
+    from cgcnn.training.calibration import interval, uses_distance
 
     mean, spread, vectors = predictor.predict_graphs_full(graph_list)
     distance = predictor.distance(vectors)
@@ -209,7 +215,7 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
     if calibration:
         for level in LEVELS:
             lower, upper = interval(calibration, mean, spread if predictor.is_ensemble else None, level,
-                                    distance if "distance" in calibration else None)
+                                    distance if uses_distance(calibration) else None)
             lower = np.where(predictor.non_negative, np.maximum(lower, 0.0), lower)
             inside = (truth >= lower[:, 0]) & (truth <= upper[:, 0])
             result[f"coverage_{level}"] = float(inside.mean())
@@ -245,9 +251,8 @@ def score_all(work: Path, workers: int) -> dict:
         sets.update({s: outside[s] for s, models in OUTSIDE.items() if name in models})
         report[name] = {}
         for set_name, (ids, paths, labels) in sets.items():
-            cache_file = work / "shift" / "graphs" / f"{table if 'test' in set_name else ''}{set_name}.pkl"
             report[name][set_name.replace("test new-chemsys", "new-chemsys")] = measure(
-                predictor, graphs(paths, workers, cache_file), labels[label])
+                predictor, graphs(paths, workers, cache_file(work, table, set_name)), labels[label])
             print(name, set_name, json.dumps(report[name][set_name.replace("test new-chemsys", "new-chemsys")]),
                   flush=True)
     original = ORIGINAL / "pretrained" / "band-gap.pth.tar"
@@ -256,8 +261,7 @@ def score_all(work: Path, workers: int) -> dict:
         table = "mp37k-nonmetal"
         sets = {"test": own_sets(work, table, "band_gap", cache)["test"], "dielectric": outside["dielectric"]}
         report["original band-gap (2018)"] = {
-            name: measure(predictor, graphs(paths, workers, work / "shift" / "graphs" /
-                                            f"{table if name == 'test' else ''}{name}.pkl"), labels["band_gap"])
+            name: measure(predictor, graphs(paths, workers, cache_file(work, table, name)), labels["band_gap"])
             for name, (_, paths, labels) in sets.items()}
     return report
 
@@ -272,11 +276,11 @@ def band_gap_diagnosis(work: Path, workers: int) -> dict:
     predictor = load_model("band-gap-nonmetal")
     ids, paths, labels = outside_sets(work)["dielectric"]
     truth = labels["band_gap"]
-    error = predictor.predict_graphs(graphs(paths, workers, work / "shift" / "graphs" / "dielectric.pkl"))[:, 0] - truth
+    error = predictor.predict_graphs(graphs(paths, workers, cache_file(work, "", "dielectric")))[:, 0] - truth
     test_ids, test_paths, test_labels = own_sets(work, "mp37k-nonmetal", "band_gap", {})["test"]
     test_truth = test_labels["band_gap"]
-    test_error = predictor.predict_graphs(graphs(test_paths, workers, work / "shift" / "graphs" /
-                                                 "mp37k-nonmetaltest.pkl"))[:, 0] - test_truth
+    test_error = predictor.predict_graphs(graphs(test_paths, workers, cache_file(work, "mp37k-nonmetal", "test"))
+                                          )[:, 0] - test_truth
     bins = [0, 1, 2, 3, 4, 100]
     by_gap = {}
     for lo, hi in zip(bins[:-1], bins[1:]):

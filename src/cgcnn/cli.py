@@ -133,7 +133,7 @@ def _tyro_field(f: dataclasses.Field, hint: Any, default: Any) -> tuple:
     return f.name, Annotated[(hint, *markers)], value
 
 
-PATHS = {"data", "out", "atom_init", "cache_dir", "split_file", "html", "png", "init_from"}  # shown as PATH
+PATHS = {"inputs", "data", "out", "atom_init", "cache_dir", "split_file", "html", "png", "init_from"}  # shown as PATH
 NAMES = {"model": "MODEL", "shard": "I/N", "interval": "LEVEL", "device": "DEVICE"}
 
 
@@ -141,8 +141,6 @@ def _metavar(f: dataclasses.Field, hint: Any) -> str | None:
     """How an option's value is shown in the help: PATH, MODEL, INT, … (tyro would say STR or {None}|STR)."""
     import typing
 
-    if f.name == "inputs":
-        return "PATH"
     if f.name in PATHS:
         return "PATH"
     if f.name in NAMES:
@@ -203,7 +201,7 @@ def parse_command(cls: type, args: Sequence[str], prog: str, description: str) -
 # ---------------------------------------------------------------- recipes (cgcnn train --config FILE)
 
 
-def recipe_values(path: str, allowed: dict[str, dataclasses.Field]) -> dict[str, Any]:
+def recipe_values(path: str, allowed: dict[str, tuple[dataclasses.Field, Any]]) -> dict[str, Any]:
     """A YAML recipe {setting: value} as typed starting values of the command's fields (options given on the
     command line win over them); each key and value is checked, and no value is ever read as an option."""
     import yaml
@@ -218,10 +216,10 @@ def recipe_values(path: str, allowed: dict[str, dataclasses.Field]) -> dict[str,
         raise InputError(path, "a recipe is a mapping of setting: value")
     values: dict[str, Any] = {}
     for key, value in recipe.items():
-        f = allowed.get(str(key).replace("-", "_"))
+        f, hint = allowed.get(str(key).replace("-", "_"), (None, None))
         if f is None:
             raise InputError(path, f"unknown setting {key!r} (settings are the options of `cgcnn train`)")
-        value = _check_recipe_value(path, str(key), value, f)
+        value = _check_recipe_value(path, str(key), value, f, hint)
         if f.name in COMMA_LISTS and isinstance(value, list):
             value = ",".join(map(str, value))
         elif f.name in COMMA_LISTS and value is not None:
@@ -247,12 +245,11 @@ def _unique_key_loader() -> type:
     return UniqueKeyLoader
 
 
-def _check_recipe_value(path: str, key: str, value: Any, f: dataclasses.Field) -> Any:
+def _check_recipe_value(path: str, key: str, value: Any, f: dataclasses.Field, hint: Any) -> Any:
     """A recipe value of the field's type (or a list of them), named in the error if not; a number YAML
     reads as text (`2e-3`: YAML 1.1 wants `2.0e-3`) becomes the number."""
     import typing
 
-    hint = typing.get_type_hints(_owner_of(f))[f.name]
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     allowed = [a for a in (typing.get_args(hint) if union else (hint,)) if a is not type(None)]
     if value is None:
@@ -296,9 +293,6 @@ def _is_type(value: Any, kind: Any) -> bool:
 def _type_words(hint: Any) -> str:
     return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
-
-def _owner_of(f: dataclasses.Field) -> type:
-    return next(cls for cls, _ in TRAIN_PARTS if any(g is f for g in fields(cls)))
 
 
 # ---------------------------------------------------------------- commands
@@ -491,8 +485,8 @@ def parse_arguments(name: str, args: Sequence[str]) -> dict:
         at = args.index("--config")
         if at + 1 >= len(args):
             raise CgcnnError("--config needs a recipe file (YAML)")
-        allowed = {f.name: f for cls, _ in TRAIN_PARTS for f in fields(cls) if f.metadata.get("cli", True)}
-        allowed.update({(f.metadata.get("flag") or f.name): f for f in allowed.values()})
+        allowed = {f.name: (f, hint) for f, hint, _ in command_fields(TRAIN_PARTS)}
+        allowed.update({(f.metadata.get("flag") or f.name): (f, hint) for f, hint in allowed.values()})
         defaults = recipe_values(args[at + 1], allowed)
         args = args[:at] + args[at + 2:]
     cls = command_class(f"cgcnn_{name}", command.parts, defaults)

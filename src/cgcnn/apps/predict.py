@@ -22,7 +22,7 @@ from ..graphs.featurize import build_graphs
 from ..graphs.graph import CrystalGraph, fingerprint
 from ..io.structures import CrystalDataset, files_read, to_structure
 from ..model import models_from_file
-from ..training.calibration import interval as calibrated_interval, uses_distance
+from ..training.calibration import interval as calibrated_interval
 from ..training.domain import flags as domain_flags, mahalanobis, score as domain_score
 from ..training.loop import resolve_device
 from ..training.report import prediction_columns, value_columns
@@ -92,11 +92,7 @@ class Predictor:
 
     def predict_spread(self, structures: Any, batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
         """(mean, standard deviation over the ensemble's members; zeros for a single model)."""
-        if not isinstance(structures, (list, tuple)):
-            structures = [structures]
-        sources = [f"structure {k}" for k in range(len(structures))]
-        structures = [to_structure(s, src) for s, src in zip(structures, sources)]
-        graphs = self.graphs_for(structures, sources)
+        graphs, sources = self.structure_graphs(structures)
         values, spread = self.predict_graphs_spread(graphs, batch_size)
         bad = np.flatnonzero(~finite_rows(values, spread))
         if len(bad):
@@ -107,6 +103,13 @@ class Predictor:
                       progress: bool = False) -> np.ndarray:
         """Predict dataset items (paths, embedded text, Structures), reading them on `workers` processes."""
         return self.predict_graphs(self.graphs_for(items, sources, workers, progress), batch_size)
+
+    def structure_graphs(self, structures: Any) -> tuple[list[CrystalGraph], list[str]]:
+        """(graphs, names) of pymatgen Structures or ASE Atoms (one or a list), named "structure k" in errors."""
+        if not isinstance(structures, (list, tuple)):
+            structures = [structures]
+        sources = [f"structure {k}" for k in range(len(structures))]
+        return self.graphs_for([to_structure(s, src) for s, src in zip(structures, sources)], sources), sources
 
     def graphs_for(self, items: Sequence, sources: Sequence[str], workers: int = 1,
                    progress: bool = False) -> list[CrystalGraph]:
@@ -156,11 +159,7 @@ class Predictor:
         atom vectors after the last convolution, which feeds the layers after pooling (apps.embed). With
         sites, one row per site of all the crystals in turn. An ensemble embeds with member `member`."""
         self.check_member(member)
-        if not isinstance(structures, (list, tuple)):
-            structures = [structures]
-        sources = [f"structure {k}" for k in range(len(structures))]
-        graphs = self.graphs_for([to_structure(s, src) for s, src in zip(structures, sources)], sources)
-        return self.embed_graphs(graphs, sites, member, batch_size)
+        return self.embed_graphs(self.structure_graphs(structures)[0], sites, member, batch_size)
 
     @torch.no_grad()
     def embed_graphs(self, graphs: Sequence[CrystalGraph], sites: bool = False, member: int = 0,
@@ -226,10 +225,7 @@ class Predictor:
         columns = prediction_columns(self.model.config.task, self.target_names, values,
                                      spread if self.is_ensemble else None)
         if interval is not None:
-            calibration = self.metadata["calibration"]
-            if uses_distance(calibration) and distance is None:
-                distance = np.full(len(values), calibration["distance"]["median"])  # the header's placeholder row
-            lower, upper = calibrated_interval(calibration, values, spread, interval, distance)
+            lower, upper = calibrated_interval(self.metadata["calibration"], values, spread, interval, distance)
             lower = np.where(self.non_negative, np.maximum(lower, 0.0), lower)  # a band gap is never below 0
             for k, name in enumerate(value_columns(self.target_names)):
                 suffix = name[len("prediction"):]
@@ -240,11 +236,7 @@ class Predictor:
                          batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(prediction, lower, upper): the split-conformal interval at `level` (see training.calibration)."""
         self.require_calibration("model")
-        if not isinstance(structures, (list, tuple)):
-            structures = [structures]
-        sources = [f"structure {k}" for k in range(len(structures))]
-        graphs = self.graphs_for([to_structure(s, src) for s, src in zip(structures, sources)], sources)
-        values, spread, vectors = self.predict_graphs_full(graphs, batch_size)
+        values, spread, vectors = self.predict_graphs_full(self.structure_graphs(structures)[0], batch_size)
         return (values, *calibrated_interval(self.metadata["calibration"], values, spread, level,
                                              self.distance(vectors)))
 

@@ -118,7 +118,8 @@ def file_sha256(path: Path) -> str:
 def prediction_header(predictor: Predictor, interval: float | None) -> list[str]:
     placeholder = np.zeros((1, predictor.model.config.n_outputs))
     domain = predictor.metadata.get("domain") or {}
-    return ["id", *predictor.columns(placeholder, placeholder, interval), *(["ood"] if domain else []),
+    columns = predictor.columns(placeholder, placeholder, interval, distance=np.ones(1))  # only their names
+    return ["id", *columns, *(["ood"] if domain else []),
             *(["ood_score"] if domain.get("validation_distances") else [])]
 
 
@@ -159,16 +160,17 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             values, spread, vectors = predictor.predict_graphs_full(batch, batch_size)
             keep = finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
             ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
-            distance = predictor.distance(vectors[keep])
+            kept, vectors = [batch[k] for k in keep], vectors[keep]
+            distance = predictor.distance(vectors)
             columns = predictor.columns(values, spread, interval, distance)
-            ood = predictor.out_of_domain([batch[k] for k in keep], vectors[keep])
+            ood = predictor.out_of_domain(kept, vectors)
             if ood is not None:
                 columns["ood"] = ood
                 flagged += int(ood.sum())
             score = predictor.ood_score(distance)
             if score is not None:
                 columns["ood_score"] = score
-            seen_now = predictor.seen_in_training(ids, [batch[k] for k in keep])
+            seen_now = predictor.seen_in_training(ids, kept)
             seen = None if seen_now is None else (seen or 0) + int(seen_now.sum())
             output.append([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)

@@ -54,7 +54,7 @@ def main():
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from cgcnn.apps.predict import load_model
-    from cgcnn.io.structures import collect_structures
+    from cgcnn.io.inputs import collect_structures
 
     models = sorted(glob.glob(os.path.join(args.models, "*.pth.tar")))
     with tempfile.TemporaryDirectory() as tmp:

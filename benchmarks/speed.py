@@ -49,7 +49,7 @@ def _rss_mb(who=resource.RUSAGE_SELF) -> float:
 def featurize_ours(folder, workers):
     from cgcnn.graphs.featurize import build_graphs
     from cgcnn.config import GraphConfig
-    from cgcnn.io.structures import load_dataset
+    from cgcnn.io.datasets import load_dataset
 
     data = load_dataset(folder)
     start = time.perf_counter()
@@ -152,7 +152,7 @@ def train_ours(folder, autocast=False, compiled=False):
 
 
 def load(folder):
-    from cgcnn.io.structures import load_dataset
+    from cgcnn.io.datasets import load_dataset
 
     return load_dataset(folder)
 

@@ -188,7 +188,7 @@ def report() -> None:
 def original_poisson(test_ids: list[str]) -> float | None:
     """The original published poisson-ratio checkpoint's test MAE on the same test crystals."""
     from cgcnn import load_model
-    from cgcnn.io.structures import load_dataset
+    from cgcnn.io.datasets import load_dataset
 
     checkpoint = ROOT.parent / "shared" / "data" / "original-cgcnn" / "pretrained" / "poisson-ratio.pth.tar"
     if not checkpoint.is_file():

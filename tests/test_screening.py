@@ -92,7 +92,7 @@ def test_many_frame_files_are_read_lazily_and_predict_as_structures_do(tmp_path)
 
     from cgcnn import load_model
     from cgcnn.io.streams import Frame
-    from cgcnn.io.structures import collect_structures
+    from cgcnn.io.inputs import collect_structures
 
     structures = [Structure.from_str(r["cif"], fmt="cif") for r in embedded_rows(30)]
     frames = [AseAtomsAdaptor.get_atoms(s) for s in structures]
@@ -124,7 +124,7 @@ def test_a_table_of_structures_is_listed_record_by_record(table, reference, tmp_
     from test_cli import run_cli
 
     from cgcnn.io.streams import Frame
-    from cgcnn.io.structures import collect_structures
+    from cgcnn.io.inputs import collect_structures
 
     listed = collect_structures([table])
     assert len(listed.ids) == 120 and all(isinstance(item, Frame) for item in listed.items)

@@ -13,7 +13,7 @@ from cgcnn.config import GraphConfig
 from cgcnn.graphs.graph import build_graph
 from cgcnn.graphs.featurize import graph_store
 from cgcnn.graphs.store import GraphStore, StoreCorrupt
-from cgcnn.io.structures import load_dataset
+from cgcnn.io.datasets import load_dataset
 from conftest import read_cif
 from test_cli import small_dataset
 

@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 
 from cgcnn.errors import InputError
-from cgcnn.io.structures import collect_structures, load_dataset, read_structures
+from cgcnn.io.inputs import collect_structures
+from cgcnn.io.datasets import load_dataset
+from cgcnn.io.structures import read_structures
 from conftest import read_cif, read_predictions
 from test_model import random_predictor
 
 
 def write_formats(structure, folder):
-    """The same crystal as CIF, POSCAR, extxyz, ASE db and pymatgen JSON."""
+    """The same crystal as CIF, POSCAR, extxyz, ASE db, pymatgen JSON and CASTEP .cell."""
     import ase.db
     import ase.io
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -23,7 +25,8 @@ def write_formats(structure, folder):
     ase.io.write(folder / "x.extxyz", atoms)
     with ase.db.connect(str(folder / "x.db")) as db:
         db.write(atoms)
-    return [folder / n for n in ("x.cif", "POSCAR", "x.json", "x.extxyz", "x.db")]
+    ase.io.write(folder / "x.cell", atoms)
+    return [folder / n for n in ("x.cif", "POSCAR", "x.json", "x.extxyz", "x.db", "x.cell")]
 
 
 def test_every_format_gives_the_same_prediction(tiny100, tmp_path):
@@ -33,6 +36,17 @@ def test_every_format_gives_the_same_prediction(tiny100, tmp_path):
     for path in write_formats(structure, tmp_path):
         (name, parsed), = read_structures(path)
         np.testing.assert_allclose(predictor.predict(parsed), expected, atol=1e-5, err_msg=path.name)
+
+
+def test_a_folder_of_every_format_is_read_by_the_format_table(tiny100, tmp_path):
+    from cgcnn.io.formats import FORMATS, format_of
+
+    written = write_formats(read_cif(tiny100 / "7.cif"), tmp_path)
+    assert collect_structures([tmp_path]).sources == sorted(map(str, written))
+    assert [format_of(p).name for p in written] == ["cif", "vasp", "pymatgen-json", "extxyz", "ase-db", "castep-cell"]
+    extensions = [e for fmt in FORMATS for e in fmt.extensions]
+    assert len(extensions) == len(set(extensions)), "an extension routed to two formats"
+    assert format_of(tmp_path / "POSCAR.xyz").name == "extxyz" and format_of(tmp_path / ".x.cif") is None
 
 
 def test_multi_frame_files_get_one_id_per_frame(tiny100, tmp_path):

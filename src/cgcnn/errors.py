@@ -40,3 +40,9 @@ def common_reasons(skipped: list, most: int = 3) -> str:
 
     counts = Counter(re.sub(r"'[^']*'|-?\d+(\.\d+)?(e[-+]?\d+)?", "…", row[2]) for row in skipped)
     return "; ".join(f"{reason} ({count}×)" for reason, count in counts.most_common(most))
+
+
+def exception_summary(exc: Exception) -> str:
+    """'Type: first line' of a parser's exception, short enough for a one-line error."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

@@ -27,7 +27,7 @@ from ..config import PathLike
 from ..errors import CgcnnError, InputError
 from ..graphs.featurize import iter_graphs
 from ..graphs.graph import CrystalGraph
-from ..io.structures import collect_structures
+from ..io.inputs import collect_structures
 from ..io.write import atomic_path, output_file, write_csv, write_skipped
 from .predict import SETTINGS, files_read_by, load_model, release_freed_memory, skipped_path, usable_chunks
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..config import PathLike
 from ..errors import InputError, NothingUsable
 from ..graphs.featurize import iter_graphs
-from ..io.structures import CrystalDataset, load_dataset
+from ..io.datasets import CrystalDataset, load_dataset
 from ..io.write import output_file, write_skipped
 from ..training.metrics import metrics_for
 from ..training.report import prediction_columns, write_predictions

@@ -19,7 +19,7 @@ from ..graphs.batching import Batch, collate
 from ..graphs.elements import require_elements
 from ..graphs.graph import CrystalGraph, build_graph
 from ..io.crystal import Crystal, load_crystal
-from ..io.structures import collect_structures
+from ..io.inputs import collect_structures
 from ..io.write import output_file, write_csv
 from ..model import CrystalGraphConvNet
 from ..training.calibration import interval as calibrated_interval

@@ -20,7 +20,9 @@ from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs
 from ..graphs.graph import CrystalGraph, fingerprint
-from ..io.structures import CrystalDataset, files_read, to_structure
+from ..io.datasets import CrystalDataset
+from ..io.inputs import files_read
+from ..io.structures import to_structure
 from ..model import models_from_file
 from ..training.calibration import interval as calibrated_interval
 from ..training.domain import flags as domain_flags, mahalanobis, score as domain_score

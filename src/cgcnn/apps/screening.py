@@ -18,7 +18,8 @@ import numpy as np
 from ..config import PathLike
 from ..errors import CgcnnError
 from ..graphs.featurize import iter_graphs
-from ..io.structures import CrystalDataset, collect_structures
+from ..io.datasets import CrystalDataset
+from ..io.inputs import collect_structures
 from ..io.write import (ChunkedCsv, atomic_path, metadata_path, output_file, raise_if_full, write_skipped,
                         write_text)
 from ..model.catalogue import resolve_model

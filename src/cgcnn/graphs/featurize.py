@@ -19,7 +19,7 @@ from typing import Any, cast
 from ..config import GraphConfig, PathLike
 from ..errors import InputError, NothingUsable
 from ..io.crystal import load_crystal
-from ..io.structures import CrystalDataset, load_dataset
+from ..io.datasets import CrystalDataset, load_dataset
 from .graph import CrystalGraph, build_graph
 from ..io.write import write_skipped
 from .store import GraphStore, cache_dir, open_or_build

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..io.structures import CrystalDataset
+from ..io.datasets import CrystalDataset
 from ..io.write import atomic_path, ensure_folder, process_alive, remove_orphaned_temporaries
 from ..config import GraphConfig, PathLike
 from .graph import CrystalGraph

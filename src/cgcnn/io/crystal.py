@@ -18,6 +18,8 @@ import numpy as np
 
 from ..config import PathLike
 from ..errors import InputError
+from .cif import structure_blocks
+from .formats import format_of
 
 CELL_TAGS = [f"_cell_length_{x}" for x in "abc"] + [f"_cell_angle_{x}" for x in ("alpha", "beta", "gamma")]
 
@@ -42,8 +44,6 @@ def read_cif_fast(path: Path) -> Crystal | None:
         document = gemmi.cif.read(str(path))
     except Exception:  # let pymatgen produce the user-facing error
         return None
-    from .structures import structure_blocks
-
     blocks = structure_blocks(document)
     if len(blocks) > 1:
         raise InputError(path, f"holds {len(blocks)} crystal structures (data_ blocks) where one is expected: "
@@ -148,7 +148,8 @@ def load_crystal(item: Any, source: PathLike) -> Crystal:
             return Crystal.from_structure(structure_from_text(frame, source))
         return Crystal.from_structure(to_structure(frame, source))
     if isinstance(item, Path):
-        if item.suffix.lower() == ".cif" and item.is_file() and item.stat().st_size > 0:
+        fmt = format_of(item)
+        if fmt and fmt.name == "cif" and item.is_file() and item.stat().st_size > 0:
             crystal = read_cif_fast(item)
             if crystal is not None:
                 return crystal

@@ -13,9 +13,7 @@ from pathlib import Path
 
 from ..config import PathLike
 from ..errors import InputError
-
-STREAMED = {".xyz": "extxyz", ".extxyz": "extxyz", ".db": "db"}
-
+from .formats import format_of
 
 @dataclass(frozen=True)
 class Frame:
@@ -39,10 +37,6 @@ class Frame:
         return f"the record at byte {self.start}"
 
 
-def is_streamed(path: Path) -> bool:
-    return path.suffix.lower() in STREAMED
-
-
 def list_frames(path: PathLike) -> list[tuple[str, Frame]]:
     """(id, Frame) of every structure in the file: the stem for a single one, else stem:k (stem:row id for a
     database, as ASE numbers its rows)."""
@@ -51,7 +45,8 @@ def list_frames(path: PathLike) -> list[tuple[str, Frame]]:
         raise InputError(path, "no such file")
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty")
-    kind = STREAMED[path.suffix.lower()]
+    fmt = format_of(path)
+    kind = fmt.listed if fmt else ""
     frames = _database_rows(path) if kind == "db" else _xyz_frames(path)
     if not frames:
         raise InputError(path, "the file holds no structure")

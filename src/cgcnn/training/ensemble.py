@@ -13,7 +13,7 @@ import torch
 
 from ..config import ModelConfig, PathLike, TrainConfig
 from ..errors import InputError
-from ..io.structures import CrystalDataset
+from ..io.datasets import CrystalDataset
 from ..io.write import write_text
 from ..model import model_from_file, save_ensemble
 from .distributed import launched_rank

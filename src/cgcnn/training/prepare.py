@@ -18,7 +18,7 @@ from ..graphs.batching import GraphDataset, loader
 from ..graphs.elements import missing_elements, require_elements
 from ..graphs.featurize import graph_store
 from ..graphs.store import GraphStore
-from ..io.structures import CrystalDataset
+from ..io.datasets import CrystalDataset
 from ..model import CrystalGraphConvNet
 from .distributed import Context
 from .finetune import start_from

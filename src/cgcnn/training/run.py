@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import ModelConfig, PathLike, TrainConfig
-from ..io.structures import CrystalDataset
+from ..io.datasets import CrystalDataset
 from ..io.write import write_skipped, write_text
 from ..model import model_from_file, save_model
 from . import distributed

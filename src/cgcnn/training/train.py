@@ -12,7 +12,7 @@ import torch
 from ..config import ConfigError, ModelConfig, PathLike, TrainConfig
 from ..errors import InputError, NothingUsable
 from ..graphs.elements import element_table_for
-from ..io.structures import CrystalDataset, load_dataset
+from ..io.datasets import CrystalDataset, load_dataset
 from ..io.write import write_skipped
 from .ensemble import fit_ensemble
 from .finetune import inherited_config, load_source

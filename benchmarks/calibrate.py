@@ -52,7 +52,7 @@ def graphs_of(paths: list, workers: int) -> list:
 
 
 def reliability(calibration: dict, truth, mean, spread, distance) -> list:
-    from cgcnn.training.calibration import coverage
+    from cgcnn.model.calibration import coverage
 
     levels = [round(x, 2) for x in np.arange(0.05, 1.0, 0.05)] + [0.99]
     found = coverage(calibration, truth, mean, spread, tuple(levels), distance)
@@ -65,8 +65,8 @@ def calibrate_model(name: str, task: str, work: Path, workers: int, cache: dict)
     from cgcnn import load_model
     from cgcnn.io.write import save_torch
     from cgcnn.model import safe_load
-    from cgcnn.training.calibration import calibrate, coverage
-    from cgcnn.training.domain import mahalanobis
+    from cgcnn.model.calibration import calibrate, coverage
+    from cgcnn.model.domain import mahalanobis
 
     predictor = load_model(name)
     domain = predictor.metadata["domain"]
@@ -136,7 +136,7 @@ def markdown(report: dict) -> list[str]:
     """The RESULTS.md section (also written by accuracy_report.py when it regenerates the file)."""
     lines = [MARK, "## Prediction intervals and calibration", "",
              "`cgcnn predict --interval 0.9` adds `lower,upper`: a split-conformal interval calibrated on each "
-             "model's validation split, stored in the model file (`cgcnn.training.calibration`): scores are "
+             "model's validation split, stored in the model file (`cgcnn.model.calibration`): scores are "
              "normalised by the members' σ + β for ensembles and by (d / d_med)^p, d the crystal's distance from "
              "the training crystals, with p chosen on the validation split so that its nearest, middle and "
              "farthest thirds are covered evenly (column p), and kept per quintile of predicted value (Mondrian), "

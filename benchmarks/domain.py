@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/domain.py
 
 For each shipped model: the crystal vectors of its task's training and validation crystals (the committed
-splits) give the domain record (cgcnn.training.domain, as training now fits it), stored in the model file.
+splits) give the domain record (cgcnn.model.domain, as training now fits it), stored in the model file.
 Then, with the flag computed as `cgcnn predict` computes it: the error of flagged and unflagged crystals
 on the test split, and for formation energy on a shifted set, the crystals of matminer's flla_2015 (Faber
 et al. 2015, Materials Project structures of 2015) that are not among the 36,737 of mp-cgcnn-37k. Writes
@@ -63,7 +63,7 @@ def fit_and_measure(name: str, work: Path, workers: int, cache: dict) -> dict:
     from cgcnn import load_model
     from cgcnn.io.write import save_torch
     from cgcnn.model import safe_load
-    from cgcnn.training.domain import fit_domain, flags
+    from cgcnn.model.domain import fit_domain, flags
 
     predictor = load_model(name)
     data = crystals(work, name)
@@ -88,7 +88,7 @@ def shifted(work: Path, workers: int) -> dict:
     from cgcnn import load_model
     from cgcnn.config import GraphConfig
     from cgcnn.graphs.featurize import build_graphs
-    from cgcnn.training.domain import flags
+    from cgcnn.model.domain import flags
 
     predictor = load_model("formation-energy")
     structures, truth = shifted_set(work)
@@ -105,7 +105,7 @@ def markdown(report: dict) -> list[str]:
              "flagged. A crystal is flagged if it holds an element that fewer than 10 training crystals contain, "
              "or if its crystal vector (the model's own pooled representation) is farther, in Mahalanobis "
              "distance, from the training crystals' vectors than 99 % of the validation crystals' are "
-             "(`cgcnn.training.domain`; fitted when training ends, stored in the model file; for the shipped "
+             "(`cgcnn.model.domain`; fitted when training ends, stored in the model file; for the shipped "
              "models by `benchmarks/domain.py`). What the flag is worth, on each task's test split and on a "
              "shifted set (the crystals of matminer's `flla_2015` that are not in mp-cgcnn-37k, many far above "
              "the convex hull; their formation energies are the Materials Project's of 2015):", "",

@@ -195,7 +195,7 @@ def gap_groups(truth: np.ndarray) -> dict:
 def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
     """MAE ± standard error (or accuracy), coverage, widths, ood rate, the worst decile's flags and the
     mean error by ood_score bin."""
-    from cgcnn.training.calibration import interval, uses_distance
+    from cgcnn.model.calibration import interval, uses_distance
 
     mean, spread, vectors = predictor.predict_graphs_full(graph_list)
     distance = predictor.distance(vectors)

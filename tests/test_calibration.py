@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import read_predictions
 
-from cgcnn.training.calibration import calibrate, coverage, interval, quantile
+from cgcnn.model.calibration import calibrate, coverage, interval, quantile
 from test_cli import run_cli, small_dataset
 
 
@@ -81,7 +81,7 @@ def test_a_calibration_written_before_groups_still_gives_intervals():
 
 
 def test_the_ood_score_is_the_share_of_validation_crystals_closer():
-    from cgcnn.training.domain import score
+    from cgcnn.model.domain import score
 
     domain = {"validation_distances": [1.0, 2.0, 3.0, 4.0]}
     assert score(domain, np.array([0.5, 2.5, 9.0])).tolist() == [0.0, 0.5, 1.0]

@@ -4,7 +4,7 @@ import numpy as np
 from conftest import read_predictions
 from pymatgen.core import Lattice, Structure
 
-from cgcnn.training.domain import fit_domain, flags
+from cgcnn.model.domain import fit_domain, flags
 from test_cli import run_cli
 
 

@@ -11,7 +11,7 @@ from conftest import embedded_rows, write_table
 
 from cgcnn import InputError, ModelConfig, TrainConfig, train
 from cgcnn.model import model_from_file
-from cgcnn.training.calibration import calibrate, coverage, quantile
+from cgcnn.model.calibration import calibrate, coverage, quantile
 from cgcnn.training.loop import loss_function
 from cgcnn.training.metrics import regression_metrics
 

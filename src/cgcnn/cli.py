@@ -323,7 +323,7 @@ def run_featurize(values: dict, progress: bool) -> None:
 def run_predict(values: dict, progress: bool) -> None:
     from .apps.predict import skipped_path
     from .apps.screening import predict_files
-    from .training.distributed import launched_rank
+    from .model.distributed import launched_rank
 
     settings = pick(PredictConfig, values)
     report = predict_files(values["model"], values["inputs"], values["out"], values["atom_init"],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import ModelConfig, PathLike, TrainConfig
 from ..training import train
-from ..training.run_folder import TEST_PREDICTIONS
+from ..model.files import TEST_PREDICTIONS
 
 DEMO_DATA = "mp_formation_energy_1500.csv.gz"
 DEMO_MODEL = ModelConfig(atom_fea_len=64, h_fea_len=128, n_conv=3, n_h=1)

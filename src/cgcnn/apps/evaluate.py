@@ -14,7 +14,7 @@ from ..graphs.featurize import iter_graphs
 from ..io.datasets import CrystalDataset, load_dataset
 from ..io.write import output_file, write_skipped
 from ..training.metrics import metrics_for
-from ..training.report import prediction_columns, write_predictions
+from ..model.columns import prediction_columns, write_predictions
 from .predict import SETTINGS, Predictor, files_read_by, load_model, skipped_path, usable_chunks
 
 log = logging.getLogger(__name__)

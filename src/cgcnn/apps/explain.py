@@ -22,7 +22,7 @@ from ..io.crystal import Crystal, load_crystal
 from ..io.inputs import collect_structures
 from ..io.write import output_file, write_csv
 from ..model import CrystalGraphConvNet
-from ..training.calibration import interval as calibrated_interval
+from ..model.calibration import interval as calibrated_interval
 from .explain_views import crystal_record, write_page, write_pngs
 from .predict import Predictor, files_read_by, load_model
 

@@ -24,11 +24,11 @@ from ..io.datasets import CrystalDataset
 from ..io.inputs import files_read
 from ..io.structures import to_structure
 from ..model import models_from_file
-from ..training.calibration import interval as calibrated_interval
-from ..training.domain import flags as domain_flags, mahalanobis, score as domain_score
+from ..model.calibration import interval as calibrated_interval
+from ..model.domain import flags as domain_flags, mahalanobis, score as domain_score
 from ..training.loop import resolve_device
-from ..training.report import prediction_columns, value_columns
-from ..training.run_folder import CHECKPOINT, METRICS, RUN_FILES
+from ..model.columns import prediction_columns, value_columns
+from ..model.files import CHECKPOINT, METRICS, RUN_FILES
 from ..model.catalogue import resolve_model, shipped_models, target_units
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Predictor:
             raise CgcnnError(f"--member {member}: the model has {len(self.models)} member(s), numbered from 0")
 
     def out_of_domain(self, graphs: Sequence[CrystalGraph], vectors: np.ndarray) -> np.ndarray | None:
-        """1 for crystals outside the model's training domain (training.domain), or None if the model
+        """1 for crystals outside the model's training domain (model.domain), or None if the model
         file has no domain record (trained before it existed)."""
         domain = self.metadata.get("domain")
         if not domain:
@@ -236,7 +236,7 @@ class Predictor:
 
     def predict_interval(self, structures: Any, level: float = 0.9,
                          batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(prediction, lower, upper): the split-conformal interval at `level` (see training.calibration)."""
+        """(prediction, lower, upper): the split-conformal interval at `level` (see model.calibration)."""
         self.require_calibration("model")
         values, spread, vectors = self.predict_graphs_full(self.structure_graphs(structures)[0], batch_size)
         return (values, *calibrated_interval(self.metadata["calibration"], values, spread, level,
@@ -250,7 +250,7 @@ class Predictor:
         parts += [f"{column}_GPa = 10^{column}" for column in self.gpa_columns()]
         if self.metadata.get("domain"):
             parts.append("ood = 1: unlike the training crystals (a rare element, or a crystal vector far from "
-                         "theirs; see cgcnn.training.domain)")
+                         "theirs; see cgcnn.model.domain)")
         if (self.metadata.get("domain") or {}).get("validation_distances"):
             parts.append("ood_score: the share of the validation crystals closer to the training crystals (0 to 1)")
         if interval is not None:

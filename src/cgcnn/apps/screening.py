@@ -23,8 +23,8 @@ from ..io.inputs import collect_structures
 from ..io.write import (ChunkedCsv, atomic_path, metadata_path, output_file, raise_if_full, write_skipped,
                         write_text)
 from ..model.catalogue import resolve_model
-from ..training import distributed
-from ..training.report import format_value, value_columns
+from ..model import distributed
+from ..model.columns import format_value, value_columns
 from .predict import (BATCH, SETTINGS, Predictor, finite_or_skipped, files_read_by, load_model,
                       release_freed_memory, skipped_path, usable_chunks)
 

@@ -28,8 +28,12 @@ ENSEMBLE_FORMAT = "cgcnn-ensemble"  # several models of one recipe, trained from
 SAFE_GLOBALS: list = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),  # type: ignore[attr-defined]
                       np.dtype, np.dtypes.Float64DType]
 ORIGINAL_ELEMENT_TABLE = "original_atom_init.json"
-# a training run folder's model files: the best single model, an ensemble of them, the state for --resume
+# a training run folder's files: the best single model, an ensemble of them, the state for --resume, ...
 BEST, ENSEMBLE, CHECKPOINT = "best.pt", "ensemble.pt", "checkpoint.pt"
+LOG, SPLIT = "log.csv", "split.json"
+METRICS, TEST_PREDICTIONS, SKIPPED = "test_metrics.json", "test_predictions.csv", "skipped.csv"
+LOCK = ".lock"
+RUN_FILES = (BEST, CHECKPOINT, LOG, SPLIT, METRICS, TEST_PREDICTIONS, SKIPPED, ENSEMBLE)  # never an output
 # Keys our network has that the original's state_dict lacks; they are filled from elsewhere.
 FILLED_KEYS = {"element_features", "target_mean", "target_std", "expansion.centers"}
 

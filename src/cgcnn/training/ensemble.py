@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..io.datasets import CrystalDataset
 from ..io.write import write_text
 from ..model import model_from_file, save_ensemble
-from .distributed import launched_rank
+from ..model.distributed import launched_rank
 from .loop import init_seed, loss_function, resolve_device
 from .prepare import prepare
 from .report import run_domain, training_set, validation_calibration, write_test_report

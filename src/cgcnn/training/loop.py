@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from ..config import TrainConfig
 from ..errors import CgcnnError
 from ..model import CrystalGraphConvNet
-from . import distributed
+from ..model import distributed
 from .finetune import parameter_groups
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

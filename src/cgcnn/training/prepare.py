@@ -20,7 +20,7 @@ from ..graphs.featurize import graph_store
 from ..graphs.store import GraphStore
 from ..io.datasets import CrystalDataset
 from ..model import CrystalGraphConvNet
-from .distributed import Context
+from ..model.distributed import Context
 from .finetune import start_from
 from .loop import init_seed
 from .splits import split_from_file, split_indices

@@ -1,10 +1,9 @@
-"""Prediction tables and the test report: the CSV columns `cgcnn predict` and training share, and the
-metrics of the best model (or an ensemble's mean) on the test split beside a mean/majority predictor."""
+"""The test report (the metrics of the best model, or an ensemble's mean, on the test split beside a
+mean/majority predictor) and what a finished run stores in its model: calibration, domain, training set."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,49 +11,15 @@ import torch
 
 from ..config import PathLike
 from ..graphs.graph import fingerprint
-from ..io.write import write_csv, write_text
+from ..io.write import write_text
 from ..model import CrystalGraphConvNet
-from .calibration import calibrate, coverage
-from .domain import crystal_vectors, fit_domain, mahalanobis
+from ..model.columns import prediction_columns, write_predictions
+from ..model.calibration import calibrate, coverage
+from ..model.domain import crystal_vectors, fit_domain, mahalanobis
 from .loop import LossFunction, evaluate
 from .metrics import metrics_for, spread_ranking
 from .prepare import Run, batches
 from .run_folder import METRICS, TEST_PREDICTIONS
-
-def value_columns(target_names: Sequence[str]) -> list[str]:
-    """The prediction column of each target: `prediction`, then `prediction_<name>` for further targets."""
-    return ["prediction"] + [f"prediction_{name}" for name in list(target_names)[1:]]
-
-
-def prediction_columns(task: str, target_names: Sequence[str], values: np.ndarray,
-                       spread: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """CSV columns: `prediction` (+ one per further target); classifiers: P(class 1) and the class.
-    With an ensemble's `spread`, a `std` column follows each prediction column."""
-    if task == "classification":
-        columns = {"prediction": values[:, 1]}
-        if spread is not None:
-            columns["std"] = spread[:, 1]
-        return {**columns, "class": values.argmax(axis=1)}
-    columns = {}
-    for k, name in enumerate(value_columns(target_names)):
-        columns[name] = values[:, k]
-        if spread is not None:
-            columns[name.replace("prediction", "std")] = spread[:, k]
-    return columns
-
-
-def write_predictions(path: PathLike, ids: Iterable, columns: dict, extra: dict | None = None) -> None:
-    """CSV with header id, then `extra` columns (e.g. targets), then `columns`, written atomically."""
-    table = {"id": list(ids), **(extra or {}), **columns}
-    write_csv(path, list(table), ([format_value(v) for v in row] for row in zip(*table.values())))
-
-
-def format_value(value: object) -> object:
-    """Six significant digits for floats, an empty cell for NaN (a missing label); anything else as it is."""
-    if isinstance(value, (float, np.floating)):
-        return "" if np.isnan(value) else f"{value:.6g}"
-    return value
-
 
 def validation_calibration(run: Run, models: list[CrystalGraphConvNet], device: torch.device,
                            loss_fn: LossFunction, domain: dict) -> dict | None:
@@ -84,7 +49,7 @@ def training_set(run: Run) -> dict:
 
 
 def run_domain(run: Run, model: CrystalGraphConvNet, device: torch.device) -> dict:
-    """The out-of-domain record of a run (training.domain), from the model's crystal vectors."""
+    """The out-of-domain record of a run (model.domain), from the model's crystal vectors."""
     model = model.to(device)
     train = run.datasets["train"]
     elements = (train.graphs[i].atomic_numbers.numpy() for i in train.indices)

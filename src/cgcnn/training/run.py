@@ -20,7 +20,7 @@ from ..config import ModelConfig, PathLike, TrainConfig
 from ..io.datasets import CrystalDataset
 from ..io.write import write_skipped, write_text
 from ..model import model_from_file, save_model
-from . import distributed
+from ..model import distributed
 from .loop import (LossFunction, evaluate, init_seed, loss_function, make_optimizer, make_scheduler,
                    resolve_device, selection_score, train_epoch)
 from .metrics import metrics_for

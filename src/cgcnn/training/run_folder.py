@@ -16,13 +16,9 @@ from ..config import ModelConfig, PathLike, TrainConfig
 from ..errors import InputError
 from ..io.write import ensure_folder, lock_file, release_lock, save_torch, write_csv
 from ..model import safe_load
-from ..model.files import BEST, CHECKPOINT, ENSEMBLE
+from ..model.files import BEST, CHECKPOINT, ENSEMBLE, LOCK, LOG, METRICS, RUN_FILES, SKIPPED, SPLIT, TEST_PREDICTIONS
 
 log = logging.getLogger(__name__)
-LOG, SPLIT = "log.csv", "split.json"
-METRICS, TEST_PREDICTIONS, SKIPPED = "test_metrics.json", "test_predictions.csv", "skipped.csv"
-LOCK = ".lock"
-RUN_FILES = (BEST, CHECKPOINT, LOG, SPLIT, METRICS, TEST_PREDICTIONS, SKIPPED, ENSEMBLE)  # never an output
 # settings that may change on --resume: they decide how long and where a run goes, not what it learns
 GRAPH_KEYS = {"radius", "max_neighbors"}  # settings that are part of the graph store's key
 RESUMABLE_CHANGES = {"epochs", "patience", "workers", "loader_workers", "device", "cache_dir", "compile"}

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..model import CrystalGraphConvNet
+from .network import CrystalGraphConvNet
 
 RARE = 10  # training crystals an element must appear in
 QUANTILE = 0.99  # of the validation crystals' distances

@@ -5,7 +5,7 @@ Each validation crystal gives a score |y − ŷ| / s. The scale s grows where a 
   validation split, so that a crystal on which the members happen to agree still gets a sensible width),
   s = 1 for a single model;
 - the distance from the training crystals: s is multiplied by (d / d_med)^p, d the crystal vector's
-  Mahalanobis distance from the training crystals' (training.domain), d_med its validation median. p is
+  Mahalanobis distance from the training crystals' (model.domain), d_med its validation median. p is
   chosen on the validation split, among POWERS, as the one whose 90 % intervals cover the nearest, middle
   and farthest third of the validation crystals most evenly (so that crystals unlike the training ones,
   which screening meets, are not the ones left uncovered).
@@ -121,7 +121,7 @@ def uses_distance(calibration: dict) -> bool:
 def interval(calibration: dict, predictions: np.ndarray, spread: np.ndarray | None, level: float,
              distance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) bounds at `level` for predictions (n, targets); `distance`: the crystals' distances
-    from training (training.domain.mahalanobis), needed where the calibration uses them."""
+    from training (model.domain.mahalanobis), needed where the calibration uses them."""
     half = quantile(calibration, level, predictions) * _scales(calibration, predictions, spread, distance)
     return predictions - half, predictions + half
 

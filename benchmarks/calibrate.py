@@ -118,9 +118,9 @@ def classifier_reliability(work: Path, workers: int, cache: dict) -> dict:
 
 
 def figure(results: dict) -> None:
-    from cgcnn.apps.plots import _pyplot, _save
+    from cgcnn.apps.plots import headless_pyplot, save_figure
 
-    plt = _pyplot()
+    plt = headless_pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 4.5), dpi=120)
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--")
     for name, result in results.items():
@@ -129,7 +129,7 @@ def figure(results: dict) -> None:
     ax.set_xlabel("nominal coverage (interval level)")
     ax.set_ylabel("observed coverage on the test split")
     ax.legend(fontsize=7)
-    _save(fig, FIGURE, "split-conformal intervals of the shipped models")
+    save_figure(fig, FIGURE, "split-conformal intervals of the shipped models")
 
 
 def markdown(report: dict) -> list[str]:

@@ -345,9 +345,9 @@ def markdown(report: dict) -> list[str]:
 def figure(report: dict) -> None:
     """Mean absolute error against ood_score bin, each model's error in units of its test-split MAE: where
     the flag's threshold should sit."""
-    from cgcnn.apps.plots import _pyplot, _save
+    from cgcnn.apps.plots import headless_pyplot, save_figure
 
-    plt = _pyplot()
+    plt = headless_pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # one colour per line
     labels = [f"{lo:g}–{hi:g}".replace("1.0001", "1") for lo, hi in zip(SCORE_BINS[:-1], SCORE_BINS[1:])]
@@ -365,7 +365,7 @@ def figure(report: dict) -> None:
     ax.set_xlabel("ood_score (share of validation crystals closer to training)")
     ax.set_ylabel("MAE / the model's test MAE")
     ax.legend(fontsize=5.5, ncol=2)
-    _save(fig, FIGURE, "error against ood_score, test split and outside sets")
+    save_figure(fig, FIGURE, "error against ood_score, test split and outside sets")
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ shipped formation-energy model (`cgcnn train --init-from`), and a frozen-embeddi
     python benchmarks/transfer.py poisson --worker 0/2 # Poisson ratio: scratch vs fine-tuned from bulk-modulus
     python benchmarks/transfer.py multitask --worker 0/2   # several targets with sparse labels on mp37k
     python benchmarks/transfer.py ship --worker 0/2 --properties phonon-peak refractive-index   # ensembles of 3
-    python benchmarks/transfer.py report               # embeddings baseline, table, docs/TRANSFER.md
+    python benchmarks/transfer_report.py               # embeddings baseline, table, docs/TRANSFER.md
+    python benchmarks/transfer_report.py table         # the learning-curve table from the committed results
 
 Every run uses one thread (two workers share a 2-core machine). Data: ../shared/data (see its README).
 """
@@ -321,8 +322,7 @@ def multitask(worker: int, workers: int) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["prepare", "run", "cv", "poisson", "multitask", "ship", "report",
-                                                     "table"])
+    parser.add_argument("action", choices=["prepare", "run", "cv", "poisson", "multitask", "ship"])
     parser.add_argument("--worker", default="0/1", help="I/N: run every N-th job from the I-th")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--properties", nargs="+", default=list(PROPERTIES), choices=list(PROPERTIES))
@@ -338,16 +338,8 @@ def main(argv=None) -> None:
         poisson(worker, workers)
     elif args.action == "multitask":
         multitask(worker, workers)
-    elif args.action == "ship":
-        ship(worker, workers, args.properties)
-    elif args.action == "table":  # the learning-curve table from the committed results
-        from transfer_report import table_from_results
-
-        table_from_results()
     else:
-        from transfer_report import report
-
-        report()
+        ship(worker, workers, args.properties)
 
 
 if __name__ == "__main__":

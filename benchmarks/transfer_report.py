@@ -1,7 +1,11 @@
 """The transfer benchmark's report: the frozen-embedding baselines (computed here: `cgcnn embed` with the
 source model, then ridge regression and gradient boosting chosen on the validation crystals), the learning-
 curve table of every method, the phonon cross-validation, a figure, benchmarks/results/transfer.json and
-docs/TRANSFER.md's tables (between its HTML-comment markers)."""
+docs/TRANSFER.md's tables (between its HTML-comment markers).
+
+    python benchmarks/transfer_report.py         # everything, after the runs of benchmarks/transfer.py
+    python benchmarks/transfer_report.py table   # the learning-curve table from the committed results
+"""
 
 from __future__ import annotations
 
@@ -301,3 +305,9 @@ def ship_models() -> list[dict]:
         }
     listed.write_text(json.dumps(catalogue, indent=1) + "\n")
     return shipped
+
+
+if __name__ == "__main__":
+    import sys
+
+    table_from_results() if sys.argv[1:] == ["table"] else report()

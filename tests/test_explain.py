@@ -9,6 +9,7 @@ from conftest import read_predictions
 import torch
 
 from cgcnn.model import save_model
+from cgcnn import load_model
 from cgcnn.cli import main
 from cgcnn.graphs.elements import default_table, table_to_tensor
 from cgcnn.model import CrystalGraphConvNet, ModelConfig
@@ -61,6 +62,9 @@ def test_linear_pooling_trains(tiny100, tmp_path, capsys):
                  "--conv", "shared", "--epochs", "3", "--optim", "adam", "--lr", "3e-3", "--batch-size", "8"])
     assert code == 0
     assert np.isfinite(float(next(csv.DictReader(open(tmp_path / "run" / "test_predictions.csv")))["prediction"]))
+    assert load_model(tmp_path / "run").models[0].config.pooling == "linear"
+    losses = [float(row["train_loss"]) for row in csv.DictReader(open(tmp_path / "run" / "log.csv"))]
+    assert losses[-1] < losses[0], losses
 
 
 def test_element_missing_from_the_table_is_a_clear_error(tiny100, tmp_path, capsys):

@@ -27,11 +27,10 @@ def _by_center(i, j, d, n):
     return [(Counter(j[i == a].tolist()), np.sort(d[i == a])) for a in range(n)]
 
 
-@pytest.mark.parametrize("backend", ["pymatgen", "vesin"])
 @pytest.mark.parametrize("name", list(CELLS))
-def test_all_neighbors_match_brute_force(name, backend):
+def test_all_neighbors_match_brute_force(name):
     structure = CELLS[name]
-    graph = build_graph(structure, GraphConfig(radius=6.0, max_neighbors=10**6, backend=backend))
+    graph = build_graph(structure, GraphConfig(radius=6.0, max_neighbors=10**6))
     i, j, d = zip(*brute_force_neighbors(structure, 6.0))
     expected = _by_center(i, j, d, len(structure))
     got = _by_center(graph.edge_index[0].tolist(), graph.edge_index[1].tolist(), graph.distances.tolist(),
@@ -41,11 +40,10 @@ def test_all_neighbors_match_brute_force(name, backend):
         np.testing.assert_allclose(got_d, want_d, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend", ["pymatgen", "vesin"])
 @pytest.mark.parametrize("name", list(CELLS))
-def test_keeps_the_twelve_nearest(name, backend):
+def test_keeps_the_twelve_nearest(name):
     structure = CELLS[name]
-    graph = build_graph(structure, GraphConfig(backend=backend))
+    graph = build_graph(structure, GraphConfig())
     i, j, d = map(np.array, zip(*brute_force_neighbors(structure, 8.0)))
     for atom in range(len(structure)):
         mine = np.sort(graph.distances[graph.edge_index[0] == atom].numpy())

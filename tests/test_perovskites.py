@@ -90,3 +90,23 @@ def test_screen_with_an_ensemble_reports_its_spread(tmp_path):
     for row in rows:
         members = [load_model(p).predict([cells[row["id"]]])[0, 0] for p in paths]
         assert float(row["std"]) == pytest.approx(np.std(members), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_the_perovskite_example_runs(tmp_path):
+    """examples/perovskites.py end to end on 300 crystals of each table for two epochs (its own outputs)."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT, SHARED, need
+
+    archive = need(SHARED / "perovskites-castelli.tar.gz")
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "perovskites.py"), "--epochs", "2", "--limit", "300",
+                           "--archive", str(archive), "--work", str(tmp_path / "work"), "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "results" / "perovskites.json").read_text())
+    assert report["screening"]["candidates"] > 0
+    assert all(report[name]["test_mae_eV_per_cell"] > 0 for name in ("linear pooling, Eq. 4", "full pooling, Eq. 5"))
+    assert (tmp_path / "figures" / "perovskite-A-site.png").stat().st_size > 0

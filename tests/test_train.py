@@ -164,3 +164,13 @@ def test_training_in_bf16_runs_and_is_recorded(tiny100, tmp_path, capsys):
     code, _, err = run_cli(["train", data, "--out", run, "--resume", "--epochs", "3", "--n-conv", "1",
                             "--batch-size", "8", "--workers", "1", "--no-progress"], capsys)
     assert code == 2 and "precision: 'bf16' in the saved run, 'fp32' now" in err
+
+
+@pytest.mark.parametrize("optim", ["sgd", "adam", "adamw"])
+def test_the_learning_rate_given_reaches_the_optimiser(tiny100, tmp_path, optim):
+    """log.csv records the optimiser's own rate each epoch: with no schedule it is exactly --lr."""
+    data = small_dataset(tiny100, tmp_path / "data", n=30)
+    cfg = TrainConfig(epochs=2, optimizer=optim, lr=0.0123, scheduler="none", warmup_epochs=0, batch_size=8)
+    train(data, tmp_path / "run", ModelConfig(n_conv=1), cfg, progress=False)
+    log = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [float(row["lr"]) for row in log] == [0.0123, 0.0123]

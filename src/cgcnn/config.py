@@ -71,9 +71,6 @@ class GraphConfig:
 
     radius: float = setting(8.0, "neighbour cutoff in Å (also the range of the Gaussian edge features)", min=1e-3)
     max_neighbors: int = setting(12, "nearest neighbours kept per atom", min=1)
-    backend: Literal["pymatgen", "vesin"] = setting(
-        "pymatgen", "neighbour search: pymatgen (the original's choice of equidistant neighbours) or vesin "
-        "(faster; needs the `vesin` extra; ties may be broken otherwise)")
 
     def __post_init__(self) -> None:
         validate(self)

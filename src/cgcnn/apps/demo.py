@@ -33,7 +33,7 @@ def run_demo(out: PathLike = "runs/demo", epochs: int | None = None, progress: b
     cfg = TrainConfig(**{**DEMO_TRAINING.__dict__, "epochs": epochs or DEMO_TRAINING.epochs})
     resume = (out / "checkpoint.pt").exists() if resume is None else resume
     with resources.as_file(demo_data_path()) as data:
-        result = train(data, out, ModelConfig(**DEMO_MODEL.__dict__), cfg, resume=resume, progress=progress)
+        result = train(data, out, DEMO_MODEL, cfg, resume=resume, progress=progress)
     with open(out / TEST_PREDICTIONS) as handle:
         rows = list(csv.DictReader(handle))
     parity_plot([float(r["target"]) for r in rows], [float(r["prediction"]) for r in rows], out / "parity.png",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
+from typing import Any
 
 from ..config import PathLike
 
 from ..io.write import atomic_path
 
 
-def _pyplot():
+def headless_pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend: figures render without a display."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,20 +21,21 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path, title=None) -> None:
+def save_figure(fig: Any, path: PathLike, title: str | None = None) -> None:
+    """Write `fig` as a PNG whole or not at all (then close it), with `title` on its first axes."""
     if title:
         fig.axes[0].set_title(title)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    _pyplot().close(fig)
+    headless_pyplot().close(fig)
 
 
 def parity_plot(targets: ArrayLike, predictions: ArrayLike, path: PathLike, label: str = "target",
                 title: str | None = None, hexbin: bool | None = None) -> None:
     """Predicted vs true values with the y = x line; the MAE in the corner. Points, or (for many, or
     hexbin=True) hexagonal bins coloured by log count, as the paper's Fig. 2c."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     targets, predictions = np.asarray(targets, float), np.asarray(predictions, float)
     low, high = min(targets.min(), predictions.min()), max(targets.max(), predictions.max())
     fig, ax = plt.subplots(figsize=(4.8 if hexbin else 4.5, 4.5), dpi=120)
@@ -48,14 +51,14 @@ def parity_plot(targets: ArrayLike, predictions: ArrayLike, path: PathLike, labe
     ax.text(0.04, 0.95, f"MAE {np.mean(np.abs(predictions - targets)):.3g}\nn = {len(targets)}",
             transform=ax.transAxes, va="top")
     ax.set_aspect("equal")
-    _save(fig, path, title)
+    save_figure(fig, path, title)
 
 
 def roc_plot(labels: ArrayLike, scores: ArrayLike, path: PathLike, title: str | None = None) -> None:
     """Receiver operating characteristic of a binary classifier, with its area (the paper's Fig. 2d)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    plt = _pyplot()
+    plt = headless_pyplot()
     false_pos, true_pos, _ = roc_curve(labels, scores)
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--")
@@ -64,12 +67,12 @@ def roc_plot(labels: ArrayLike, scores: ArrayLike, path: PathLike, title: str | 
     ax.set_ylabel("true positive rate")
     ax.legend(loc="lower right")
     ax.set_aspect("equal")
-    _save(fig, path, title)
+    save_figure(fig, path, title)
 
 
 def learning_curve_plot(curves: dict, path: PathLike, label: str = "test MAE", title: str | None = None) -> None:
     """{name: [(training size, error), ...]} on log-log axes (the paper's Fig. 2b)."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
@@ -87,7 +90,7 @@ def learning_curve_plot(curves: dict, path: PathLike, label: str = "test MAE", t
     ax.set_ylabel(label)
     ax.grid(True, which="both", color="0.9")
     ax.legend()
-    _save(fig, path, title)
+    save_figure(fig, path, title)
 
 
 def periodic_table_heatmap(values: dict, path: PathLike, title: str = "", label: str = "",
@@ -97,7 +100,7 @@ def periodic_table_heatmap(values: dict, path: PathLike, title: str = "", label:
     import matplotlib
     from pymatgen.core import Element
 
-    plt = _pyplot()
+    plt = headless_pyplot()
 
     fig, ax = plt.subplots(figsize=(11, 5.6), dpi=120)
     finite = [v for v in values.values() if np.isfinite(v)]
@@ -119,7 +122,7 @@ def periodic_table_heatmap(values: dict, path: PathLike, title: str = "", label:
     ax.set_aspect("equal")
     ax.axis("off")
     fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap), ax=ax, shrink=0.6, label=label)
-    _save(fig, path, title)
+    save_figure(fig, path, title)
 
 
 def _table_position(el) -> tuple:

@@ -1,10 +1,9 @@
 """Crystal graphs: a periodic neighbour list turned into a small multigraph of tensors.
 
 Every periodic image within the radius is its own edge, so one pair of atoms may be joined several times.
-Neighbour lists come from compiled code: pymatgen's `get_neighbor_list` by default (the routine under the
-original's `get_all_neighbors`, so equidistant neighbours at the 12th place are chosen exactly as the
-original chose them, which the published models need), or `vesin` (faster, an optional extra; ties may
-be broken otherwise).
+Neighbour lists come from compiled code: pymatgen's `get_neighbor_list` (the routine under the original's
+`get_all_neighbors`, so equidistant neighbours at the 12th place are chosen exactly as the original chose
+them, which the published models need; a faster search such as vesin breaks those ties otherwise).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from numpy.typing import ArrayLike
 
 from ..config import GraphConfig, PathLike
-from ..errors import CgcnnError, InputError
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from ..io.crystal import Crystal
@@ -38,32 +37,19 @@ class CrystalGraph:
         return int(self.atomic_numbers.numel())
 
 
-def neighbor_list(lattice: ArrayLike, cart_coords: ArrayLike, radius: float,
-                  backend: str = "pymatgen") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def neighbor_list(lattice: ArrayLike, cart_coords: ArrayLike,
+                  radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All (i, j, d) pairs with 0 < d <= radius over periodic images (an atom's own images included)."""
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
     lattice = np.ascontiguousarray(lattice, dtype=np.float64)
     cart = np.ascontiguousarray(cart_coords, dtype=np.float64)
-    if backend == "pymatgen":
-        from pymatgen.optimization.neighbors import find_points_in_spheres
-
-        # exactly what Structure.get_neighbor_list does, without building a Structure
-        i, j, _, d = find_points_in_spheres(cart, cart, r=float(radius), pbc=np.ones(3, dtype=np.int64),
-                                            lattice=lattice, tol=1e-8)
-        keep = ~((i == j) & (d <= 1e-8))
-        i, j, d = i[keep], j[keep], d[keep]
-    elif backend == "vesin":
-        try:
-            from vesin import NeighborList
-        except ImportError:
-            raise CgcnnError("the vesin neighbour search needs the optional package: "
-                             "pip install 'cgcnn[vesin]'") from None
-
-        i, j, d = NeighborList(cutoff=float(radius), full_list=True).compute(
-            points=cart, box=lattice, periodic=True, quantities="ijd"
-        )
-    else:
-        raise ValueError(f"unknown neighbour-list backend {backend!r}; use 'pymatgen' or 'vesin'")
-    return np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64), np.asarray(d, dtype=np.float64)
+    # exactly what Structure.get_neighbor_list does, without building a Structure
+    i, j, _, d = find_points_in_spheres(cart, cart, r=float(radius), pbc=np.ones(3, dtype=np.int64),
+                                        lattice=lattice, tol=1e-8)
+    keep = ~((i == j) & (d <= 1e-8))
+    return (np.asarray(i[keep], dtype=np.int64), np.asarray(j[keep], dtype=np.int64),
+            np.asarray(d[keep], dtype=np.float64))
 
 
 def nearest_per_center(i: np.ndarray, j: np.ndarray, d: np.ndarray, max_neighbors: int,
@@ -75,7 +61,7 @@ def nearest_per_center(i: np.ndarray, j: np.ndarray, d: np.ndarray, max_neighbor
     near = d <= shortlist
     if len(i) and np.bincount(i[near], minlength=i.max() + 1).min() >= max_neighbors:
         i, j, d = i[near], j[near], d[near]
-    if len(i) > 1 and (i[1:] < i[:-1]).any():  # pymatgen already groups by centre; vesin may not
+    if len(i) > 1 and (i[1:] < i[:-1]).any():  # grouped by centre, whatever order the search returns
         grouped = np.argsort(i, kind="stable")
         i, j, d = i[grouped], j[grouped], d[grouped]
     order = np.lexsort((d, i))  # i is sorted, so i[order] == i
@@ -140,7 +126,7 @@ def build_graph(crystal: Any, params: GraphConfig = GraphConfig(), source: PathL
         crystal = Crystal.from_structure(crystal)
     check_cell(crystal, params.radius, source)
     n_atoms = len(crystal.atomic_numbers)
-    i, j, d = neighbor_list(crystal.lattice, crystal.cart_coords, params.radius, params.backend)
+    i, j, d = neighbor_list(crystal.lattice, crystal.cart_coords, params.radius)
     i, j, d = nearest_per_center(i, j, d, params.max_neighbors)
     if len(d) and d.min() < MIN_DISTANCE:
         k = int(np.argmin(d))

@@ -48,7 +48,8 @@ def cache_dir(explicit: PathLike | None = None) -> Path:
 def dataset_key(items: Sequence, ids: Sequence, params: GraphConfig) -> str:
     """BLAKE2b over the graph parameters and every crystal's id and bytes."""
     digest = hashlib.blake2b(digest_size=20)
-    digest.update(json.dumps([VERSION, params.radius, params.max_neighbors, params.backend]).encode())
+    # "pymatgen": the neighbour search (kept in the key so that existing stores stay valid)
+    digest.update(json.dumps([VERSION, params.radius, params.max_neighbors, "pymatgen"]).encode())
     for crystal_id, item in zip(ids, items):
         digest.update(str(crystal_id).encode() + b"\0")
         digest.update(_item_bytes(item))

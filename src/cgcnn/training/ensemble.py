@@ -63,7 +63,7 @@ def _fit_members(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainC
         # fine-tuning from an ensemble: member k starts from its member k (see training.finetune)
         member_cfg = replace(cfg, ensemble=1, init_seed=init_seed(cfg) + k,
                              init_member=cfg.init_member + k if cfg.init_from else 0)
-        fit(dataset, replace(model_config), member_cfg, element_features, folder, source=source,
+        fit(dataset, model_config, member_cfg, element_features, folder, source=source,
             resume=(folder / CHECKPOINT).exists(), progress=progress)
     if launched_rank() != 0:  # under torchrun the first process alone writes the ensemble
         return {}
@@ -74,7 +74,7 @@ def evaluate_ensemble(dataset: CrystalDataset, model_config: ModelConfig, cfg: T
                       element_features: torch.Tensor, run_dir: Path, source: PathLike, progress: bool) -> dict:
     """Bundle the members' best models into ensemble.pt; test metrics and predictions of their mean."""
     paths = [member_dir(run_dir, k) / BEST for k in range(cfg.ensemble)]
-    run = prepare(dataset, replace(model_config), replace(cfg, ensemble=1), element_features, run_dir, source,
+    run = prepare(dataset, model_config, replace(cfg, ensemble=1), element_features, run_dir, source,
                   progress)
     write_text(run_dir / SPLIT, (member_dir(run_dir, 0) / SPLIT).read_text())
     members = [model_from_file(path)[0] for path in paths]

@@ -11,6 +11,7 @@ statistics included; `backbone_lr_scale` lets them learn more slowly than the la
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -50,8 +51,14 @@ class Source:
 
 def load_source(init_from: str) -> Source:
     path = resolve_model(init_from)
+    stat = path.stat()
+    return _read_source(str(init_from), path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1)  # the settings check and the weight copy read the file once (while unchanged)
+def _read_source(given: str, path: Path, mtime_ns: int, size: int) -> Source:
     models, names, _ = models_from_file(path)
-    return Source(models, list(names), str(init_from), path)
+    return Source(models, list(names), given, path)
 
 
 def inherited_config(source: Source, model_config: ModelConfig) -> ModelConfig:

@@ -4,7 +4,7 @@ the targets and a freshly initialised model with its target scaling fitted on th
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +106,7 @@ def prepare(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig
                  for name, idx in split_indices(len(usable), cfg.split, cfg.seed).items()}
     datasets = {name: GraphDataset(store, targets, idx) for name, idx in split.items()}
     skipped = dataset.skipped + [(dataset.ids[k], *bad[k]) for k in sorted(bad)]
-    model_config.n_outputs = n_outputs
+    model_config = replace(model_config, n_outputs=n_outputs)  # the caller's settings stay as given
     if cfg.target_weights is not None and len(cfg.target_weights) != n_outputs:
         raise InputError(source, f"--target-weights gives {len(cfg.target_weights)} weights for "
                          f"{n_outputs} targets ({', '.join(dataset.target_names)})")

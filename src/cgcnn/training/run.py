@@ -42,7 +42,7 @@ def fit(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, el
         with run_folder_lock(run_dir) if context.main else contextlib.nullcontext():
             check_run_folder(run_dir, resume)
             run = _prepare_in_turn(context, dataset, model_config, cfg, element_features, run_dir, source, progress)
-            return _train_loop(run, context, model_config, cfg, resume, progress)
+            return _train_loop(run, context, run.model.config, cfg, resume, progress)
     finally:
         distributed.stop(context)
 

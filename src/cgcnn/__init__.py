@@ -10,7 +10,7 @@ predictions, embed crystals (`Predictor.embed`, `embed_files`), screen perovskit
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .config import __version__
 
 # public name → the module that defines it; imported on first use, so `cgcnn --help` and `cgcnn featurize`
 # do not pay for torch and every application at start-up

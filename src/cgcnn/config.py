@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar, Union
 
 from .errors import CgcnnError
 
+__version__ = "0.1.0"  # the package's; pyproject.toml names the same (tests/test_outputs.py checks)
+
 
 PathLike = Union[str, os.PathLike]  # a file or folder, as text or a Path
 C = TypeVar("C")

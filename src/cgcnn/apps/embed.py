@@ -14,6 +14,7 @@ Crystals stream through in chunks, as in `cgcnn predict`.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from ..errors import CgcnnError, InputError
 from ..graphs.featurize import iter_graphs
 from ..graphs.graph import CrystalGraph
 from ..io.inputs import collect_structures
-from ..io.write import atomic_path, output_file, write_csv, write_skipped
+from ..io.write import atomic_path, output_file, table_metadata, write_csv, write_skipped, write_table_metadata
 from .predict import SETTINGS, files_read_by, load_model, release_freed_memory, skipped_path, usable_chunks
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ def embed_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Path
     predictor.check_member(member)
     graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
     skipped = list(dataset.skipped)
-    writer = _writer(out_path, predictor.model.config.atom_fea_len, sites, read)
+    dimensions = predictor.model.config.atom_fea_len
+    writer = _writer(out_path, dimensions, sites, read, _metadata(model_path, dimensions, sites, member))
     counts = {"crystals": 0, "rows": 0}
     with writer:
         for ids, _, batch in usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
@@ -64,6 +66,15 @@ def embed_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Path
             release_freed_memory()
     write_skipped(skipped_path(out_path), skipped)
     return {**counts, "dimensions": predictor.model.config.atom_fea_len, "skipped": len(skipped)}
+
+
+def _metadata(model_path: PathLike, dimensions: int, sites: bool, member: int) -> dict:
+    """What the embedding file holds (a CSV-on-the-Web sidecar; the key-value metadata of a Parquet file)."""
+    what = ("each site's vector (its atom vector after the convolutions)" if sites else
+            "each crystal's vector (the pooled atom vectors after the convolutions, before the hidden layers)")
+    header = ["id", *(["site", "element"] if sites else []), *vector_columns(dimensions)]
+    return table_metadata(header, f"e0…e{dimensions - 1}: {what}, from member {member} of the model",
+                          datatypes={"site": "integer", "element": "string"}, model=str(model_path), member=member)
 
 
 def _id_columns(ids: list, graphs: Sequence[CrystalGraph], sites: bool) -> dict[str, list]:
@@ -81,15 +92,15 @@ def _id_columns(ids: list, graphs: Sequence[CrystalGraph], sites: bool) -> dict[
     return columns
 
 
-def _writer(path: Path, dimensions: int, sites: bool, read: list) -> _Writer:
+def _writer(path: Path, dimensions: int, sites: bool, read: list, metadata: dict) -> _Writer:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return _ParquetWriter(path, dimensions)
+        return _ParquetWriter(path, dimensions, metadata)
     if suffix == ".npy":
         ids = path.with_name(path.stem + ".ids.csv")
         output_file(ids, read, "its id list (OUT.ids.csv)")
-        return _NpyWriter(path, ids, dimensions, sites)
-    return _CsvWriter(path, dimensions)
+        return _NpyWriter(path, ids, dimensions, sites, metadata)
+    return _CsvWriter(path, dimensions, metadata)
 
 
 def vector_columns(dimensions: int) -> list[str]:
@@ -99,8 +110,8 @@ def vector_columns(dimensions: int) -> list[str]:
 class _Writer:
     """Writes chunks of (id columns, vectors) into a temporary file that replaces `path` only when whole."""
 
-    def __init__(self, path: Path, dimensions: int) -> None:
-        self.path, self.dimensions = path, dimensions
+    def __init__(self, path: Path, dimensions: int, metadata: dict) -> None:
+        self.path, self.dimensions, self.metadata = path, dimensions, metadata
         self.stack = ExitStack()
 
     def __enter__(self) -> _Writer:
@@ -138,6 +149,7 @@ class _CsvWriter(_Writer):
     def close(self) -> None:
         if not self.header_written:  # no crystal: the header alone
             self.csv.writerow(["id", *vector_columns(self.dimensions)])
+        write_table_metadata(self.path, self.metadata)
 
 
 class _ParquetWriter(_Writer):
@@ -156,8 +168,9 @@ class _ParquetWriter(_Writer):
         arrays = {**{k: pa.array(v) for k, v in ids.items()},
                   **{name: pa.array(vectors[:, k]) for k, name in enumerate(vector_columns(self.dimensions))}}
         table = pa.table(arrays)
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(str(self.tmp), table.schema)
+        if self.writer is None:  # the description travels inside the file, as Parquet's key-value metadata
+            described = table.schema.with_metadata({"cgcnn": json.dumps(self.metadata)})
+            self.writer = pq.ParquetWriter(str(self.tmp), described)
         self.writer.write_table(table)
 
     def close(self) -> None:
@@ -170,8 +183,8 @@ class _NpyWriter(_Writer):
     """Vectors go to a raw float32 file as they come; at the end the .npy header (which needs the row count)
     and that data are joined, so memory stays bounded. The ids go to a CSV beside it."""
 
-    def __init__(self, path: Path, ids_path: Path, dimensions: int, sites: bool) -> None:
-        super().__init__(path, dimensions)
+    def __init__(self, path: Path, ids_path: Path, dimensions: int, sites: bool, metadata: dict) -> None:
+        super().__init__(path, dimensions, metadata)
         self.ids_path, self.sites = ids_path, sites
 
     def open(self) -> None:
@@ -189,6 +202,10 @@ class _NpyWriter(_Writer):
     def close(self) -> None:
         header = ["id", "site", "element"] if self.sites else ["id"]
         write_csv(self.ids_path, header, self.id_rows)
+        columns = [c for c in self.metadata["tableSchema"]["columns"] if c["name"] in header]
+        described = f"the rows of {self.path.name}, in order; " + self.metadata["dc:description"]
+        write_table_metadata(self.ids_path, {**self.metadata, "dc:description": described,
+                                             "tableSchema": {"columns": columns}})
         self.raw.flush()
         self.raw.seek(0)
         with open(self.tmp, "wb") as out:

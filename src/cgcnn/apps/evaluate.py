@@ -12,9 +12,9 @@ from ..config import PathLike
 from ..errors import InputError, NothingUsable
 from ..graphs.featurize import iter_graphs
 from ..io.datasets import CrystalDataset, load_dataset
-from ..io.write import output_file, write_skipped
+from ..io.write import output_file, table_metadata, write_skipped, write_table_metadata
 from ..training.metrics import metrics_for
-from ..model.columns import prediction_columns, write_predictions
+from ..model.columns import column_units, prediction_columns, value_columns, write_predictions
 from .predict import SETTINGS, Predictor, files_read_by, load_model, skipped_path, usable_chunks
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,15 @@ def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | No
     if out_path is not None:
         label_columns = {f"target_{n}" if len(dataset.target_names) > 1 else "target": labels[:, k]
                          for k, n in enumerate(dataset.target_names)}
-        write_predictions(out_path, ids, prediction_columns(task, names, outputs), label_columns)
+        columns = prediction_columns(task, names, outputs)
+        write_predictions(out_path, ids, columns, label_columns)
+        header = ["id", *label_columns, *columns]
+        units = {**dict(zip(label_columns, predictor.units)),
+                 **column_units(names, predictor.units, predictor.is_classifier, header)}
+        described = [f"{c} = {n}" for c, n in zip(value_columns(names), names)] + [f"{c}: its label in {data}"
+                                                                                   for c in label_columns]
+        write_table_metadata(out_path, table_metadata(header, "; ".join(described), units, {"class": "integer"},
+                                                      model=str(model_path), data=str(data), targets=names,
+                                                      units=predictor.units))
         write_skipped(skipped_path(out_path), skipped)
     return result

@@ -20,7 +20,7 @@ from ..graphs.elements import require_elements
 from ..graphs.graph import CrystalGraph, build_graph
 from ..io.crystal import Crystal, load_crystal
 from ..io.inputs import collect_structures
-from ..io.write import output_file, write_csv
+from ..io.write import output_file, table_metadata, write_csv, write_table_metadata
 from ..model import CrystalGraphConvNet
 from ..model.calibration import interval as calibrated_interval
 from .explain_views import crystal_record, write_page, write_pngs
@@ -91,8 +91,15 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
                          method])
         if html is not None or png is not None:
             records.append(_record(predictor, crystal_id, crystal, elements, graph, shares[:, 0].numpy()))
-    write_csv(out_path, ["id", "site", "element", "frac_x", "frac_y", "frac_z", *names, "method"], rows)
+    header = ["id", "site", "element", "frac_x", "frac_y", "frac_z", *names, "method"]
+    write_csv(out_path, header, rows)
     unit = predictor.units[0]
+    write_table_metadata(out_path, table_metadata(
+        header, "each site's contribution to the crystal's prediction: summed over its sites they give the "
+        "prediction exactly for linear pooling (method exact), to first order otherwise (method gradient); "
+        "frac_x/y/z: the site's fractional coordinates", dict(zip(names, predictor.units)),
+        {"site": "integer", "element": "string", "method": "string"}, model=str(model_path),
+        targets=predictor.target_names))
     if html is not None:
         write_page(html, records, predictor.target_names[0], unit, str(model_path))
     pictures = write_pngs(png, records, predictor.target_names[0], unit) if png is not None else []

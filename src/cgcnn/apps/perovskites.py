@@ -131,7 +131,7 @@ def screen(model_path: PathLike, a_elements: Iterable[str], b_elements: Iterable
     The model's target is taken per cell (5 atoms), as Castelli's heat_all; `stable` marks candidates
     predicted below STABLE_BELOW eV/atom. Written to `out_path` (CSV) when given. An ensemble model adds
     its members' standard deviation (eV/cell) before `stable`."""
-    from ..io.write import output_file, write_csv
+    from ..io.write import output_file, table_metadata, write_csv, write_table_metadata
     from ..model.catalogue import resolve_model
     from .predict import load_model
 
@@ -154,8 +154,16 @@ def screen(model_path: PathLike, a_elements: Iterable[str], b_elements: Iterable
              *([f"{sd:.4f}"] if spread_column else []), int(v / 5 < STABLE_BELOW)]
             for rank, ((cid, formula, a, b, x, s), v, sd) in enumerate(ranked)]
     if out_path is not None:
-        write_csv(out_path, ["rank", "id", "formula", "A", "B", "X", "lattice_a", "prediction",
-                             "prediction_per_atom", *spread_column, "stable"], rows)
+        header = ["rank", "id", "formula", "A", "B", "X", "lattice_a", "prediction", "prediction_per_atom",
+                  *spread_column, "stable"]
+        write_csv(out_path, header, rows)
+        write_table_metadata(out_path, table_metadata(
+            header, f"ABX3 candidates ranked by predicted {predictor.target_names[0]} (prediction, per 5-atom cell; "
+            f"prediction_per_atom = prediction / 5); stable = 1 where prediction_per_atom < {STABLE_BELOW} eV/atom; "
+            "lattice_a: the cubic cell's edge used (Å)",
+            {"prediction": PER_CELL, "std": PER_CELL, "prediction_per_atom": "eV/atom", "lattice_a": "Å"},
+            {"rank": "integer", "formula": "string", "A": "string", "B": "string", "X": "string",
+             "stable": "integer"}, model=str(model_path), stable_below_eV_per_atom=STABLE_BELOW))
     return rows
 
 

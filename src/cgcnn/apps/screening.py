@@ -9,7 +9,6 @@ import csv
 import hashlib
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,11 +19,11 @@ from ..errors import CgcnnError
 from ..graphs.featurize import iter_graphs
 from ..io.datasets import CrystalDataset
 from ..io.inputs import collect_structures
-from ..io.write import (ChunkedCsv, atomic_path, metadata_path, output_file, raise_if_full, write_skipped,
+from ..io.write import (ChunkedCsv, atomic_path, metadata_path, output_file, raise_if_full, table_metadata, write_skipped,
                         write_text)
 from ..model.catalogue import resolve_model
 from ..model import distributed
-from ..model.columns import format_value, value_columns
+from ..model.columns import column_units, format_value, value_columns
 from .predict import (BATCH, SETTINGS, Predictor, finite_or_skipped, files_read_by, load_model,
                       release_freed_memory, skipped_path, usable_chunks)
 
@@ -127,17 +126,11 @@ def prediction_header(predictor: Predictor, interval: float | None) -> list[str]
 def prediction_metadata(predictor: Predictor, model_path: PathLike, made_by: dict, interval: float | None) -> dict:
     """The CSV on the Web description of a prediction file (its -metadata.json sidecar): each column with
     its target and unit, the model, and the fingerprint of what made the rows."""
-    from .. import __version__
-
     header = prediction_header(predictor, interval)
-    units = dict(zip(value_columns(predictor.target_names), predictor.units))
-    columns = [{"name": name, "titles": name, "datatype": "string" if name == "id" else "number",
-                **({"unit": units[name]} if units.get(name) else {})} for name in header]
-    return {"@context": "http://www.w3.org/ns/csvw", "dc:description": predictor.describe(interval),
-            "dc:creator": f"cgcnn {__version__}", "dc:source": " ".join(["cgcnn", *sys.argv[1:]]),
-            "model": str(model_path), "targets": predictor.target_names, "units": predictor.units,
-            "interval_level": interval, "tableSchema": {"columns": columns},
-            "fingerprint": {**made_by, "columns": header}}
+    return table_metadata(header, predictor.describe(interval), column_units(predictor.target_names, predictor.units, predictor.is_classifier, header),
+                          {"class": "integer", "ood": "integer"}, model=str(model_path),
+                          targets=predictor.target_names, units=predictor.units, interval_level=interval,
+                          fingerprint={**made_by, "columns": header})
 
 
 def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path, metadata: dict, batch_size: int,

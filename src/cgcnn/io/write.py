@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from pathlib import Path
 
-from ..config import PathLike
+from ..config import PathLike, __version__
 from ..errors import InputError
 
 SKIPPED_HEADER = ["id", "file", "reason"]  # the list of crystals left out by --skip-bad
@@ -174,6 +174,31 @@ def metadata_path(path: PathLike) -> Path:
     """A table's metadata sidecar, named by the W3C CSV on the Web convention: NAME-metadata.json."""
     path = Path(path)
     return path.with_name(path.name + "-metadata.json")
+
+
+def table_metadata(header: Sequence[str], description: str, column_units: dict | None = None,
+                   datatypes: dict | None = None, **extra: Any) -> dict:
+    """The W3C CSV on the Web description of a table: what it holds (`description`), who made it and with
+    which command, each column with its datatype (number unless `datatypes` says otherwise) and unit
+    (`column_units`); `extra` entries are added as they are."""
+    import sys
+
+
+    units, datatypes = column_units or {}, {"id": "string", **(datatypes or {})}
+    columns = [{"name": name, "titles": name, "datatype": datatypes.get(name, "number"),
+                **({"unit": units[name]} if units.get(name) else {})} for name in header]
+    return {"@context": "http://www.w3.org/ns/csvw", "dc:description": description,
+            "dc:creator": f"cgcnn {__version__}", "dc:source": " ".join(["cgcnn", *sys.argv[1:]]),
+            **extra, "tableSchema": {"columns": columns}}
+
+
+def write_table_metadata(path: PathLike, metadata: dict) -> Path:
+    """`metadata` (see table_metadata) as PATH-metadata.json beside the table at PATH."""
+    import json
+
+    sidecar = metadata_path(path)
+    write_text(sidecar, json.dumps({**metadata, "url": Path(path).name}, indent=1, allow_nan=False) + "\n")
+    return sidecar
 
 
 def lock_file(path: Path, busy: str) -> Any:

@@ -44,3 +44,15 @@ def format_value(value: object) -> object:
     if isinstance(value, (float, np.floating)):
         return "" if np.isnan(value) else f"{value:.6g}"
     return value
+
+
+def column_units(target_names: Sequence[str], units: Sequence[str | None], classifier: bool,
+                 header: Sequence[str]) -> dict[str, str]:
+    """The unit of each column of `header` that holds a target's value: prediction, std, lower, upper."""
+    if classifier:
+        return {"prediction": units[0]} if units[0] and "prediction" in header else {}
+    found = {}
+    for value, unit in zip(value_columns(target_names), units):
+        suffix = value[len("prediction"):]
+        found.update({f"{kind}{suffix}": unit for kind in ("prediction", "std", "lower", "upper")})
+    return {name: unit for name, unit in found.items() if name in header and unit}

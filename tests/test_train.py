@@ -28,7 +28,7 @@ def test_training_beats_the_mean_predictor(tiny100, tmp_path, capsys):
     # people get a few lines; the whole report is in the file
     lines = out.splitlines()
     assert lines[0] == f"trained on 60 crystals (best epoch {result['best_epoch']}), validated on 20, tested on 20"
-    assert lines[1].startswith(f"target: test MAE {result['test']['mae']:.4g} (mean predictor ")
+    assert lines[1].startswith(f"target: test MAE {result['test']['mae']:.4g} in label units (mean predictor ")
     assert lines[-1] == f"report in {run / 'test_metrics.json'}, predictions in {run / 'test_predictions.csv'}"
     assert result["n_train"] == 60 and result["n_val"] == 20 and result["n_test"] == 20
     assert result["test"]["mae"] < 0.6 * result["test_mean_baseline"]["mae"]
@@ -111,10 +111,38 @@ def test_demo_runs_on_the_embedded_data(tmp_path, capsys):
     code, out, err = run_cli(["--no-progress", "demo", "--out", tmp_path / "demo", "--epochs", "2"], capsys)
     assert code == 0, err
     assert "test MAE" in out and "mean predictor" in out
+    assert _shape(out.replace(str(tmp_path / "demo"), "runs/demo")) == _shape(_readme_demo_sample()[:-2])
     assert (tmp_path / "demo" / "parity.png").stat().st_size > 10_000
     metrics = json.loads((tmp_path / "demo" / "test_metrics.json").read_text())
     assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 1500
     assert np.isfinite(metrics["test"]["mae"])
+
+
+def _readme_demo_sample() -> list[str]:
+    """The lines the README shows `make demo` printing (the block after "on that host it prints")."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return readme.split("it prints", 1)[1].split("```", 2)[1].strip("\n").splitlines()
+
+
+def _shape(lines) -> list[str]:
+    """Lines with their numbers and ids blanked: what stays the same from one CPU (or epoch count) to another."""
+    import re
+
+    lines = lines.splitlines() if isinstance(lines, str) else lines
+    return [re.sub(r"mp-\d+|[-+]?\d[\d,.]*", "#", line).strip() for line in lines]
+
+
+def test_the_readme_shows_what_make_demo_prints_after_it():
+    """The Makefile's demo target ends with two echoed lines; the README's sample ends with the same two."""
+    import re
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    target = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    echoed = [m.replace("$(VENV)", ".venv") for m in re.findall(r'@echo "(.*)"', target)]
+    assert echoed and _readme_demo_sample()[-len(echoed):] == echoed
 
 
 def test_compiled_training_matches_eager(tiny100, tmp_path):

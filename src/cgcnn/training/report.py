@@ -13,6 +13,7 @@ from ..config import PathLike
 from ..graphs.graph import fingerprint
 from ..io.write import write_text
 from ..model import CrystalGraphConvNet
+from ..model.catalogue import TARGET_UNITS
 from ..model.columns import prediction_columns, write_predictions
 from ..model.calibration import calibrate, coverage
 from ..model.domain import crystal_vectors, fit_domain, mahalanobis
@@ -122,7 +123,8 @@ def summary(result: dict, run_dir: PathLike) -> str:
     elif test:
         for name, metrics in test["targets"].items():
             baseline = base.get("targets", {}).get(name, {}).get("mae", float("nan"))
-            lines.append(f"{name}: test MAE {metrics['mae']:.4g} (mean predictor {baseline:.4g}), RMSE "
+            unit = f" {TARGET_UNITS[name]}" if name in TARGET_UNITS else " in label units"
+            lines.append(f"{name}: test MAE {metrics['mae']:.4g}{unit} (mean predictor {baseline:.4g}), RMSE "
                          f"{metrics['rmse']:.4g}, R² {metrics['r2']:.3f}, {metrics['n']:,} crystals")
     origin = result.get("fine_tuned_from")
     if origin:

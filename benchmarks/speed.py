@@ -321,7 +321,7 @@ def main():
     parser.add_argument("--out", default=str(HERE / "results" / "speed.json"))
     parser.add_argument("--skip-full", action="store_true", help="skip (d), the 36,737-crystal featurisation")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; every row runs once per round, interleaved")
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md's Speed section")
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/speed.md")
     args = parser.parse_args()
     if args.phase:
         return child_main(args.phase, json.loads(args.phase_args))
@@ -342,8 +342,8 @@ def main():
     print_table(rows, report["ratios"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    if args.readme:
-        write_readme_table(rows, args.repeat)
+    if args.docs:
+        write_docs_table(rows, args.repeat)
 
 
 def cpu_model() -> str:
@@ -390,9 +390,9 @@ def summary(results: list) -> dict:
             "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
 
 
-def write_readme_table(rows: dict, repeat: int) -> None:
-    """The Speed table of README.md, replaced by this run's (between its markers)."""
-    start, end = "<!-- speed table: benchmarks/speed.py --readme -->", "<!-- /speed table -->"
+def write_docs_table(rows: dict, repeat: int) -> None:
+    """The table of docs/speed.md, replaced by this run's (between its markers)."""
+    start, end = "<!-- speed table: benchmarks/speed.py --docs -->", "<!-- /speed table -->"
     lines = [start, f"| measurement (median of {repeat}, one thread unless stated) | crystals/s | range | seconds | "
              "peak RSS MB |", "|---|---:|---:|---:|---:|"]
     for name, r in rows.items():
@@ -400,7 +400,7 @@ def write_readme_table(rows: dict, repeat: int) -> None:
         rss = r.get("tree_peak_rss_mb") or r["peak_rss_mb"]
         lines.append(f"| {name} | {r['crystals_per_s']:.0f} | {low:.0f}–{high:.0f} | {r['seconds']:.2f} | {rss:.0f} |")
     lines.append(end)
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "speed.md"
     text = readme.read_text()
     head, rest = text.split(start, 1) if start in text else (text, end)
     readme.write_text(head + "\n".join(lines) + rest.split(end, 1)[1])

@@ -9,8 +9,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from collections.abc import Iterator, Sequence
@@ -20,7 +18,7 @@ from ..config import GraphConfig, PathLike
 from ..errors import InputError, NothingUsable
 from ..io.crystal import load_crystal
 from ..io.datasets import CrystalDataset, load_dataset
-from .graph import CrystalGraph, build_graph
+from .graph import CrystalGraph, GraphArrays, graph_arrays
 from ..io.write import write_skipped
 from .store import GraphStore, cache_dir, open_or_build
 
@@ -34,19 +32,25 @@ def default_workers() -> int:
 
 
 def _graph_arrays(job):
-    """Worker: (k, (numbers, edge_index, distances) as numpy, None) or (k, None, (source, reason))."""
+    """Worker: (k, GraphArrays, None) or (k, None, (source, reason))."""
     k, item, source, params = job
     try:
-        graph = build_graph(load_crystal(item, source), params, source)
+        return k, graph_arrays(load_crystal(item, source), params, source), None
     except InputError as exc:
         return k, None, (exc.source, exc.reason)
-    return k, (graph.atomic_numbers.numpy(), graph.edge_index.numpy(), graph.distances.numpy()), None
 
 
 def iter_graphs(items: Sequence, sources: Sequence[str], params: GraphConfig, workers: int = 1, progress: bool = True,
                 skip_bad: bool = False) -> Iterator[tuple[int, CrystalGraph | InputError]]:
     """Yield (k, CrystalGraph) in input order. The first unreadable crystal raises its InputError, or,
     with skip_bad, yields (k, InputError) instead."""
+    for k, arrays in iter_graph_arrays(items, sources, params, workers, progress, skip_bad):
+        yield k, arrays if isinstance(arrays, InputError) else CrystalGraph.from_arrays(arrays)
+
+
+def iter_graph_arrays(items: Sequence, sources: Sequence[str], params: GraphConfig, workers: int = 1,
+                      progress: bool = True, skip_bad: bool = False) -> Iterator[tuple[int, GraphArrays | InputError]]:
+    """iter_graphs without torch: (k, GraphArrays) in input order, for the graph store."""
     jobs = ((k, item, src, params) for k, (item, src) in enumerate(zip(items, sources)))
     bar = dict(total=len(items), desc="graphs", unit="crystal", disable=not progress, leave=False, mininterval=0.5)
     if workers <= 1 or len(items) < 64:
@@ -74,9 +78,7 @@ def _checked(results, bar, skip_bad):
                 raise InputError(*error)
             yield k, InputError(*error)
             continue
-        numbers, edges, distances = arrays
-        yield k, CrystalGraph(torch.from_numpy(np.asarray(numbers, dtype=np.int64)), torch.from_numpy(edges),
-                              torch.from_numpy(distances))
+        yield k, GraphArrays(*arrays)
 
 
 def build_graphs(items: Sequence, sources: Sequence[str], params: GraphConfig, workers: int = 1,
@@ -93,8 +95,8 @@ def chunks(n: int, size: int) -> list[tuple[int, int]]:
 def graph_store(dataset: CrystalDataset, params: GraphConfig, cache: PathLike | None = None, workers: int | None = None,
                 progress: bool = True, skip_bad: bool = False) -> GraphStore:
     """The dataset's graph store, found intact or built on `workers` processes (default: all cores)."""
-    def build() -> Iterator[tuple[int, CrystalGraph | InputError]]:
-        return iter_graphs(dataset.items, dataset.sources, params, workers or default_workers(), progress,
+    def build() -> Iterator[tuple[int, GraphArrays | InputError]]:
+        return iter_graph_arrays(dataset.items, dataset.sources, params, workers or default_workers(), progress,
                            skip_bad)
 
     return open_or_build(dataset, params, build, cache, skip_bad)

@@ -9,11 +9,9 @@ them, which the published models need; a faster search such as vesin breaks thos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
-
-from typing import TYPE_CHECKING, Any
 
 from numpy.typing import ArrayLike
 
@@ -21,7 +19,17 @@ from ..config import GraphConfig, PathLike
 from ..errors import InputError
 
 if TYPE_CHECKING:
+    import torch
+
     from ..io.crystal import Crystal
+
+
+class GraphArrays(NamedTuple):
+    """A crystal graph as numpy arrays, as workers build it and the store keeps it (no torch needed)."""
+
+    atomic_numbers: np.ndarray  # (N,) int64
+    edge_index: np.ndarray  # (2, E) int64
+    distances: np.ndarray  # (E,) float32
 
 
 @dataclass
@@ -35,6 +43,15 @@ class CrystalGraph:
     @property
     def n_atoms(self) -> int:
         return int(self.atomic_numbers.numel())
+
+    @classmethod
+    def from_arrays(cls, arrays: GraphArrays) -> CrystalGraph:
+        """Tensors sharing the arrays' memory (torch is imported only where tensors are needed)."""
+        import torch
+
+        numbers, edges, distances = arrays
+        return cls(torch.from_numpy(np.asarray(numbers, dtype=np.int64)), torch.from_numpy(np.asarray(edges)),
+                   torch.from_numpy(np.asarray(distances)))
 
 
 def neighbor_list(lattice: ArrayLike, cart_coords: ArrayLike,
@@ -120,6 +137,11 @@ def neighbor_search_bytes(lattice: np.ndarray, cart: np.ndarray, radius: float) 
 
 def build_graph(crystal: Any, params: GraphConfig = GraphConfig(), source: PathLike = "<structure>") -> CrystalGraph:
     """The crystal graph of a `Crystal` (or of a pymatgen Structure)."""
+    return CrystalGraph.from_arrays(graph_arrays(crystal, params, source))
+
+
+def graph_arrays(crystal: Any, params: GraphConfig = GraphConfig(), source: PathLike = "<structure>") -> GraphArrays:
+    """The crystal graph of a `Crystal` (or of a pymatgen Structure) as numpy arrays; every check of the cell."""
     from ..io.crystal import Crystal
 
     if not isinstance(crystal, Crystal):
@@ -141,11 +163,8 @@ def build_graph(crystal: Any, params: GraphConfig = GraphConfig(), source: PathL
             f"atom {k} ({Element.from_Z(int(crystal.atomic_numbers[k])).symbol}) has no neighbour within "
             f"{params.radius} Å, the graph radius (a model's is set by --radius when it is trained)",
         )
-    return CrystalGraph(
-        atomic_numbers=torch.as_tensor(np.asarray(crystal.atomic_numbers), dtype=torch.long),
-        edge_index=torch.as_tensor(np.stack([i, j])),
-        distances=torch.as_tensor(d, dtype=torch.float32),
-    )
+    return GraphArrays(np.asarray(crystal.atomic_numbers, dtype=np.int64), np.stack([i, j]).astype(np.int64),
+                       np.asarray(d, dtype=np.float32))
 
 
 def fingerprint(graph: CrystalGraph, nearest: int = 4) -> str:

@@ -18,13 +18,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-
 from ..errors import InputError
 from ..io.datasets import CrystalDataset
 from ..io.write import atomic_path, ensure_folder, process_alive, remove_orphaned_temporaries
 from ..config import GraphConfig, PathLike
-from .graph import CrystalGraph
+from .graph import CrystalGraph, GraphArrays
 
 log = logging.getLogger(__name__)
 MAGIC = b"CGCNNGS1"
@@ -116,6 +114,8 @@ class GraphStore:
         return np.diff(self.arrays["atom_offsets"])
 
     def __getitem__(self, k) -> CrystalGraph:
+        import torch
+
         a0, a1 = self.arrays["atom_offsets"][k : k + 2]
         e0, e1 = self.arrays["edge_offsets"][k : k + 2]
         return CrystalGraph(
@@ -139,9 +139,9 @@ def _checksum(path, start, length) -> str:
     return digest.hexdigest()
 
 
-def write_store(path: PathLike, graphs: Iterable[tuple[int, CrystalGraph | InputError]], key: str,
+def write_store(path: PathLike, graphs: Iterable[tuple[int, GraphArrays | CrystalGraph | InputError]], key: str,
                 params: GraphConfig) -> None:
-    """Stream (k, CrystalGraph or InputError) pairs into a store at `path` (temp files, then one rename);
+    """Stream (k, graph (arrays or tensors) or InputError) pairs into a store at `path` (temp files, then one rename);
     a failed crystal is stored as an empty graph and its reason kept in the header."""
     path = Path(path)
     ensure_folder(path.parent)
@@ -154,12 +154,14 @@ def write_store(path: PathLike, graphs: Iterable[tuple[int, CrystalGraph | Input
                 atom_offsets.append(atom_offsets[-1])
                 edge_offsets.append(edge_offsets[-1])
                 continue
-            columns["atomic_numbers"].write(graph.atomic_numbers.numpy().astype(np.uint8).tobytes())
-            columns["src"].write(graph.edge_index[0].numpy().astype(np.int32).tobytes())
-            columns["dst"].write(graph.edge_index[1].numpy().astype(np.int32).tobytes())
-            columns["distances"].write(graph.distances.numpy().astype(np.float32).tobytes())
-            atom_offsets.append(atom_offsets[-1] + graph.n_atoms)
-            edge_offsets.append(edge_offsets[-1] + graph.distances.numel())
+            numbers, edges, distances = (np.asarray(a) for a in (graph.atomic_numbers, graph.edge_index,
+                                                                 graph.distances))
+            columns["atomic_numbers"].write(numbers.astype(np.uint8).tobytes())
+            columns["src"].write(edges[0].astype(np.int32).tobytes())
+            columns["dst"].write(edges[1].astype(np.int32).tobytes())
+            columns["distances"].write(distances.astype(np.float32).tobytes())
+            atom_offsets.append(atom_offsets[-1] + len(numbers))
+            edge_offsets.append(edge_offsets[-1] + len(distances))
         for handle in columns.values():
             handle.close()
         _assemble(path, Path(tmp), np.array(atom_offsets, np.int64), np.array(edge_offsets, np.int64), key, params,

@@ -25,6 +25,7 @@ def test_training_beats_the_mean_predictor(tiny100, tmp_path, capsys):
                               "--lr", "3e-3", "--scheduler", "cosine", "--batch-size", "16"], capsys)
     assert code == 0, err
     result = json.loads((run / "test_metrics.json").read_text())
+    assert result["val"]["n"] == 20 and result["val"]["mae"] > 0  # what choices between runs are made on
     # people get a few lines; the whole report is in the file
     lines = out.splitlines()
     assert lines[0] == f"trained on 60 crystals (best epoch {result['best_epoch']}), validated on 20, tested on 20"

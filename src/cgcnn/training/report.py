@@ -66,6 +66,8 @@ def write_test_report(run: Run, models: list[CrystalGraphConvNet], device: torch
     task, names = models[0].config.task, run.target_names
     train, test = run.datasets["train"], run.datasets["test"]
     result.update(n_train=len(train), n_val=len(run.datasets["val"]), n_test=len(test))
+    if len(run.datasets["val"]):  # what model choices (ensemble size, fine-tuned or not) are decided on
+        result["val"] = _split_metrics(run, models, device, loss_fn, "val")
     if len(test):
         outputs = []
         for model in models:
@@ -85,6 +87,14 @@ def write_test_report(run: Run, models: list[CrystalGraphConvNet], device: torch
         write_predictions(run.run_dir / TEST_PREDICTIONS, ids, *_test_columns(task, names, targets, mean, spread))
     write_text(run.run_dir / METRICS, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _split_metrics(run: Run, models: list[CrystalGraphConvNet], device: torch.device, loss_fn: LossFunction,
+                   split: str) -> dict:
+    """The metrics of the models' mean on one split."""
+    found = [evaluate(model.to(device), batches(run, split), loss_fn, device) for model in models]
+    outputs, targets = [f[1] for f in found], found[0][2]  # batches come in the same order for every model
+    return metrics_for(models[0].config.task, targets, np.mean(outputs, axis=0), run.target_names)
 
 
 def _baseline(task: str, train_targets: np.ndarray, targets: np.ndarray, names) -> dict:

@@ -88,4 +88,4 @@ def test_bad_requests_get_one_clear_error(tmp_path, capsys):
     code, out, err = run_cli(["--no-progress", "embed", "--model", MODEL, "--skip-bad", "--out", tmp_path / "k.csv",
                               table, tmp_path / "broken.cif"], capsys)
     assert code == 0 and "3 crystals" in out and "1 skipped" in out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.cif", "crystals.csv", "k.csv", "k.skipped.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.cif", "crystals.csv", "k.csv", "k.csv-metadata.json", "k.skipped.csv"]

@@ -164,7 +164,7 @@ def test_a_full_disk_is_one_error_and_keeps_the_previous_file(data, tmp_path, ca
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("cgcnn.apps.screening.release_freed_memory", full)  # fails while the file is written
+    monkeypatch.setattr("cgcnn.apps.pipeline.release_freed_memory", full)  # fails while the file is written
     code, _, err = run_cli(["predict", "--model", model, "--out", out, data], capsys)
     clear_error(code, err, "p.csv: cannot write: No space left on device")
     assert out.read_text() == before and [p.name for p in tmp_path.glob(".p.csv.*")] == []

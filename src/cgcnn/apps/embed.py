@@ -26,11 +26,11 @@ import numpy as np
 
 from ..config import PathLike
 from ..errors import CgcnnError, InputError
-from ..graphs.featurize import iter_graphs
 from ..graphs.graph import CrystalGraph
 from ..io.inputs import collect_structures
-from ..io.write import atomic_path, output_file, table_metadata, write_csv, write_skipped, write_table_metadata
-from .predict import SETTINGS, files_read_by, load_model, release_freed_memory, skipped_path, usable_chunks
+from ..io.write import atomic_path, output_file, table_metadata, write_csv, write_table_metadata
+from .pipeline import GraphStream, files_read_by, protect_outputs
+from .predict import SETTINGS, load_model
 
 log = logging.getLogger(__name__)
 FORMATS = (".csv", ".npy", ".parquet")
@@ -48,24 +48,21 @@ def embed_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Path
                          ".parquet")
     dataset = collect_structures(inputs, skip_bad, recursive)
     read = files_read_by(inputs, dataset, model_path, atom_init)
-    out_path = output_file(out_path, read)
-    output_file(skipped_path(out_path), read, "its skipped list (OUT.skipped.csv)")
+    out_path = protect_outputs(out_path, read)
     predictor = load_model(model_path, atom_init or dataset.atom_init, device)
     predictor.check_member(member)
-    graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
-    skipped = list(dataset.skipped)
+    stream = GraphStream(predictor, dataset, workers, skip_bad, chunk, progress)
     dimensions = predictor.model.config.atom_fea_len
     writer = _writer(out_path, dimensions, sites, read, _metadata(model_path, dimensions, sites, member))
     counts = {"crystals": 0, "rows": 0}
     with writer:
-        for ids, _, batch in usable_chunks(graphs, dataset, predictor, skipped, skip_bad, chunk):
+        for ids, _, batch in stream.chunks():
             vectors = predictor.embed_graphs(batch, sites, member, batch_size)
             writer.write(_id_columns(ids, batch, sites), vectors)
             counts["crystals"] += len(ids)
             counts["rows"] += len(vectors)
-            release_freed_memory()
-    write_skipped(skipped_path(out_path), skipped)
-    return {**counts, "dimensions": predictor.model.config.atom_fea_len, "skipped": len(skipped)}
+    stream.write_skipped(out_path)
+    return {**counts, "dimensions": predictor.model.config.atom_fea_len, "skipped": len(stream.skipped)}
 
 
 def _metadata(model_path: PathLike, dimensions: int, sites: bool, member: int) -> dict:

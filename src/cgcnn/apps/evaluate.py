@@ -10,12 +10,12 @@ import numpy as np
 
 from ..config import PathLike
 from ..errors import InputError, NothingUsable
-from ..graphs.featurize import iter_graphs
 from ..io.datasets import CrystalDataset, load_dataset
-from ..io.write import output_file, table_metadata, write_skipped, write_table_metadata
+from ..io.write import table_metadata, write_table_metadata
 from ..training.metrics import metrics_for
 from ..model.columns import column_units, prediction_columns, value_columns, write_predictions
-from .predict import SETTINGS, Predictor, files_read_by, load_model, skipped_path, usable_chunks
+from .pipeline import GraphStream, files_read_by, protect_outputs
+from .predict import SETTINGS, Predictor, load_model
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +68,12 @@ def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | No
     predictor = load_model(model_path, atom_init, device)
     dataset = labelled_dataset(data, predictor, targets, id_column, structure_column, skip_bad)
     if out_path is not None:
-        read = files_read_by([data], dataset, model_path, atom_init)
-        out_path = output_file(out_path, read)
-        output_file(skipped_path(out_path), read, "its skipped list (OUT.skipped.csv)")
-    skipped = list(dataset.skipped)
-    graphs = iter_graphs(dataset.items, dataset.sources, predictor.params, workers, progress, skip_bad)
+        out_path = protect_outputs(out_path, files_read_by([data], dataset, model_path, atom_init))
+    stream = GraphStream(predictor, dataset, workers, skip_bad, progress=progress)
+    skipped = stream.skipped
     where = {crystal: k for k, crystal in enumerate(dataset.ids)}
     ids, values, seen = [], [], []
-    for chunk_ids, _, chunk in usable_chunks(graphs, dataset, predictor, skipped, skip_bad, 4096):
+    for chunk_ids, _, chunk in stream.chunks():
         ids += chunk_ids
         values.append(predictor.predict_graphs(chunk, batch_size))
         seen.append(predictor.seen_in_training(chunk_ids, chunk))
@@ -108,5 +106,5 @@ def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | No
         write_table_metadata(out_path, table_metadata(header, "; ".join(described), units, {"class": "integer"},
                                                       model=str(model_path), data=str(data), targets=names,
                                                       units=predictor.units))
-        write_skipped(skipped_path(out_path), skipped)
+        stream.write_skipped(out_path)
     return result

@@ -24,7 +24,8 @@ from ..io.write import output_file, table_metadata, write_csv, write_table_metad
 from ..model import CrystalGraphConvNet
 from ..model.calibration import interval as calibrated_interval
 from .explain_views import crystal_record, write_page, write_pngs
-from .predict import Predictor, files_read_by, load_model
+from .pipeline import files_read_by, protect_outputs
+from .predict import Predictor, load_model
 
 EXACT, APPROXIMATE = "exact (linear pooling)", "gradient x deviation (approximate)"
 
@@ -67,7 +68,7 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
 
     dataset = collect_structures(inputs, recursive=recursive)
     read = files_read_by(inputs, dataset, model_path, atom_init)
-    out_path = output_file(out_path, read)  # before any work
+    out_path = protect_outputs(out_path, read, with_skipped=False)  # before any work
     html = output_file(html, read, "--html") if html is not None else None
     if html is not None and html.resolve() == out_path.resolve():
         raise InputError(html, "is also --out: the page would overwrite the sites CSV (nothing was written)")

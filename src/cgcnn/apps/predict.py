@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,15 @@ import torch
 from ..config import PathLike, PredictConfig
 from ..errors import CgcnnError, InputError
 from ..graphs.batching import GraphDataset, check_elements, loader
-from ..graphs.elements import require_elements
 from ..graphs.featurize import build_graphs
 from ..graphs.graph import CrystalGraph, fingerprint
-from ..io.datasets import CrystalDataset
-from ..io.inputs import files_read
 from ..io.structures import to_structure
 from ..model import models_from_file
 from ..model.calibration import interval as calibrated_interval
 from ..model.domain import flags as domain_flags, mahalanobis, score as domain_score
 from ..training.loop import resolve_device
 from ..model.columns import prediction_columns, value_columns
-from ..model.files import CHECKPOINT, METRICS, RUN_FILES
+from ..model.files import METRICS
 from ..model.catalogue import resolve_model, shipped_models, target_units
 
 log = logging.getLogger(__name__)
@@ -300,15 +296,6 @@ def with_gpa(columns: dict, gpa_columns: list[str]) -> dict:
     return out
 
 
-def files_read_by(inputs: Sequence[PathLike], dataset: CrystalDataset, model_path: PathLike,
-                  atom_init: PathLike | None) -> list[Path]:
-    """What a command with a model must never write over: the structures and tables it reads, the model,
-    the files of the model's training run, and the element table."""
-    model = resolve_model(model_path)
-    run_files = [model.parent / name for name in RUN_FILES] if (model.parent / CHECKPOINT).is_file() else []
-    return [*files_read(inputs, dataset), model, *run_files, *([Path(atom_init)] if atom_init else [])]
-
-
 def finite_rows(values: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return np.isfinite(values).all(axis=1) & np.isfinite(spread).all(axis=1)
 
@@ -316,51 +303,3 @@ def finite_rows(values: np.ndarray, spread: np.ndarray) -> np.ndarray:
 def non_finite_error(source: PathLike) -> InputError:
     return InputError(source, "the model's prediction is not a finite number (NaN or infinity): the model "
                       "cannot be used for this crystal")
-
-
-def finite_or_skipped(values: np.ndarray, spread: np.ndarray, ids: list, sources: list, skipped: list,
-                       skip_bad: bool) -> list[int]:
-    """Rows to keep; a non-finite prediction raises, or with skip_bad is listed as skipped."""
-    ok = finite_rows(values, spread)
-    for k in np.flatnonzero(~ok):
-        error = non_finite_error(sources[k])
-        if not skip_bad:
-            raise error
-        skipped.append((ids[k], error.source, error.reason))
-    return np.flatnonzero(ok).tolist()
-
-
-def release_freed_memory() -> None:
-    """Hand memory freed by the last chunk back to the system. glibc keeps freed blocks of varying-size
-    tensors in its heap, so without this the resident size creeps up chunk after chunk."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
-
-
-def skipped_path(out_path: PathLike) -> Path:
-    out_path = Path(out_path)
-    return out_path.with_name(out_path.stem + ".skipped.csv")
-
-
-def usable_chunks(graphs: Iterable, dataset: CrystalDataset, predictor: Predictor, skipped: list, skip_bad: bool,
-                  chunk: int) -> Iterator[tuple[list, list, list[CrystalGraph]]]:
-    """(ids, sources, graphs) chunks; unusable crystals go to `skipped` (or raise without skip_bad)."""
-    ids, sources, batch, atoms = [], [], [], 0
-    for k, graph in graphs:
-        if not isinstance(graph, InputError):
-            graph = require_elements(graph.atomic_numbers.numpy(), predictor.model.element_features,
-                                     dataset.sources[k], skip_bad) or graph
-        if isinstance(graph, InputError):
-            skipped.append((dataset.ids[k], graph.source, graph.reason))
-            continue
-        ids.append(dataset.ids[k])
-        sources.append(dataset.sources[k])
-        batch.append(graph)
-        atoms += graph.n_atoms
-        if len(batch) == chunk or atoms >= chunk * 32:  # bounded in crystals and in atoms
-            yield ids, sources, batch
-            ids, sources, batch, atoms = [], [], [], 0
-    if batch:
-        yield ids, sources, batch

@@ -16,16 +16,15 @@ import numpy as np
 
 from ..config import PathLike
 from ..errors import CgcnnError
-from ..graphs.featurize import iter_graphs
 from ..io.datasets import CrystalDataset
 from ..io.inputs import collect_structures
-from ..io.write import (ChunkedCsv, atomic_path, metadata_path, output_file, raise_if_full, table_metadata, write_skipped,
+from ..io.write import (ChunkedCsv, atomic_path, metadata_path, raise_if_full, table_metadata, write_skipped,
                         write_text)
 from ..model.catalogue import resolve_model
 from ..model import distributed
-from ..model.columns import column_units, format_value, value_columns
-from .predict import (BATCH, SETTINGS, Predictor, finite_or_skipped, files_read_by, load_model,
-                      release_freed_memory, skipped_path, usable_chunks)
+from ..model.columns import column_units, format_value
+from .pipeline import GraphStream, files_read_by, finite_or_skipped, protect_outputs, skipped_path
+from .predict import BATCH, SETTINGS, Predictor, load_model
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +47,7 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         if not inputs:
             raise CgcnnError("no inputs: give the structure files, folders or tables to predict")
         dataset = collect_structures(inputs, skip_bad, recursive)
-        read = files_read_by(inputs, dataset, model_path, atom_init)
-        out_path = output_file(out_path, read)  # before any work
-        output_file(skipped_path(out_path), read, "its skipped list (OUT.skipped.csv)")
+        out_path = protect_outputs(out_path, files_read_by(inputs, dataset, model_path, atom_init))
         predictor = load_model(model_path, atom_init or dataset.atom_init, device)
         if interval is not None:
             predictor.require_calibration(model_path)
@@ -146,13 +143,12 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
                           [dataset.sources[k] for k in rest], skipped=dataset.skipped)
     # the warning counts every row of the file, those of the run resumed too
     flagged = output.count("ood", "1") if done and with_domain else 0
-    skipped, written = list(todo.skipped), len(done)
+    stream, written = GraphStream(predictor, todo, workers, skip_bad, chunk, progress), len(done)
     seen: int | None = None  # inputs that were training crystals of the model (predicted in this run)
-    graphs = iter_graphs(todo.items, todo.sources, predictor.params, workers, progress, skip_bad)
     try:
-        for ids, sources, batch in usable_chunks(graphs, todo, predictor, skipped, skip_bad, chunk):
+        for ids, sources, batch in stream.chunks():
             values, spread, vectors = predictor.predict_graphs_full(batch, batch_size)
-            keep = finite_or_skipped(values, spread, ids, sources, skipped, skip_bad)
+            keep = finite_or_skipped(values, spread, ids, sources, stream.skipped, skip_bad)
             ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
             kept, vectors = [batch[k] for k in keep], vectors[keep]
             distance = predictor.distance(vectors)
@@ -168,7 +164,6 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             seen = None if seen_now is None else (seen or 0) + int(seen_now.sum())
             output.append([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
-            release_freed_memory()
     except OSError as exc:  # a full disk: the rows so far stay in OUT.partial for a resume
         output.abandon()
         raise_if_full(exc, out_path)
@@ -179,9 +174,9 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
     finally:
         output.close()
     output.finish()
-    write_skipped(skipped_path(out_path), skipped)
+    stream.write_skipped(out_path)
     log.debug("wrote %d predictions to %s", written, out_path)  # the command line says it once
-    return {"predicted": written, "skipped": len(skipped), "out_of_domain": flagged if with_domain else None,
+    return {"predicted": written, "skipped": len(stream.skipped), "out_of_domain": flagged if with_domain else None,
             "resumed": len(done), "seen_in_training": seen}
 
 

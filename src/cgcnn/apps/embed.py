@@ -29,7 +29,7 @@ from ..errors import CgcnnError, InputError
 from ..graphs.graph import CrystalGraph
 from ..io.inputs import collect_structures
 from ..io.write import atomic_path, output_file, table_metadata, write_csv, write_table_metadata
-from .pipeline import GraphStream, files_read_by, protect_outputs
+from .pipeline import CHUNK, GraphStream, files_read_by, protect_outputs
 from .predict import SETTINGS, load_model
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,9 @@ FORMATS = (".csv", ".npy", ".parquet")
 
 
 def embed_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
-                atom_init: PathLike | None = None, *, sites: bool = False, member: int = 0, batch_size: int = 256,
-                device: str = SETTINGS.device, workers: int = 1, skip_bad: bool = False, chunk: int = 4096,
+                atom_init: PathLike | None = None, *, sites: bool = False, member: int = 0,
+                batch_size: int = SETTINGS.batch_size, device: str = SETTINGS.device, workers: int = SETTINGS.workers,
+                skip_bad: bool = SETTINGS.skip_bad, chunk: int = CHUNK,
                 progress: bool = True, recursive: bool = False) -> dict:
     """Embed every crystal of `inputs` with the model and write them to `out_path` (format by extension).
     Returns {"crystals", "rows", "dimensions", "skipped"}."""

@@ -61,8 +61,9 @@ def check_labels(data: PathLike, dataset: CrystalDataset, predictor: Predictor) 
 
 def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | None = None, *,
                    targets: Sequence[str] | None = None, id_column: str = "id", structure_column: str | None = None,
-                   atom_init: PathLike | None = None, batch_size: int = 256, device: str = SETTINGS.device,
-                   workers: int = 1, skip_bad: bool = False, progress: bool = True) -> dict:
+                   atom_init: PathLike | None = None, batch_size: int = SETTINGS.batch_size,
+                   device: str = SETTINGS.device, workers: int = SETTINGS.workers, skip_bad: bool = SETTINGS.skip_bad,
+                   progress: bool = True) -> dict:
     """Predict every labelled crystal of `data` and score the predictions against the labels; with
     `out_path`, write id, target(s) and prediction(s) as the training run's test_predictions.csv does."""
     predictor = load_model(model_path, atom_init, device)

@@ -47,6 +47,9 @@ def protect_outputs(out_path: PathLike, read: list[Path], with_skipped: bool = T
     return out_path
 
 
+CHUNK = 4096  # crystals predicted (and written) at a time: bounds memory, sets how much a kill can lose
+
+
 @dataclass
 class GraphStream:
     """The usable graphs of `dataset` for `predictor`, in chunks bounded in crystals and atoms; `skipped`
@@ -56,7 +59,7 @@ class GraphStream:
     dataset: CrystalDataset
     workers: int = 1
     skip_bad: bool = False
-    chunk: int = 4096
+    chunk: int = CHUNK
     progress: bool = True
     skipped: list = field(default_factory=list)
 

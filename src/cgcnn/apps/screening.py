@@ -23,7 +23,7 @@ from ..io.write import (ChunkedCsv, atomic_path, metadata_path, raise_if_full, t
 from ..model.catalogue import resolve_model
 from ..model import distributed
 from ..model.columns import column_units, format_value
-from .pipeline import GraphStream, files_read_by, finite_or_skipped, protect_outputs, skipped_path
+from .pipeline import CHUNK, GraphStream, files_read_by, finite_or_skipped, protect_outputs, skipped_path
 from .predict import BATCH, SETTINGS, Predictor, load_model
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: PathLike,
                   atom_init: PathLike | None = None, batch_size: int = BATCH, device: str = SETTINGS.device,
-                  workers: int = SETTINGS.workers, skip_bad: bool = SETTINGS.skip_bad, chunk: int = 4096,
+                  workers: int = SETTINGS.workers, skip_bad: bool = SETTINGS.skip_bad, chunk: int = CHUNK,
                   progress: bool = True, interval: float | None = SETTINGS.interval, recursive: bool = False,
                   resume: bool | None = None, shard: tuple[int, int] | None = None) -> dict:
     """Read inputs, predict, write the CSV; the element table defaults to an atom_init.json beside the data.

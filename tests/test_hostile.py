@@ -162,7 +162,7 @@ def test_five_thousand_atom_cell_is_handled(tmp_path):
 
 
 def test_a_frame_declaring_more_atoms_than_the_file_holds_is_an_error_not_a_hang(tmp_path):
-    from cgcnn.apps.screening import predict_files
+    from cgcnn.apps.chunked_predict import predict_files
 
     path = tmp_path / "frames.extxyz"
     path.write_text("3000000000\nLattice=\"5 0 0 0 5 0 0 0 5\" Properties=species:S:1:pos:R:3\nNa 0 0 0\n")
@@ -176,7 +176,7 @@ def test_a_table_cut_inside_a_quoted_structure_is_refused_by_every_reader(tmp_pa
 
     from cgcnn.apps.embed import embed_files
     from cgcnn.apps.explain import explain_files
-    from cgcnn.apps.screening import predict_files
+    from cgcnn.apps.chunked_predict import predict_files
 
     table = write_table(tmp_path / "t.csv", embedded_rows(3), ["id", "cif"])
     text = table.read_text()

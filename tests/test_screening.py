@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, assert_same_predictions, embedded_rows, read_predictions, write_table
 
 from cgcnn.apps.predict import Predictor
-from cgcnn.apps.screening import predict_files
+from cgcnn.apps.chunked_predict import predict_files
 
 MODEL = "formation-energy"
 

@@ -19,7 +19,7 @@ _PUBLIC = {
     "GraphConfig": ".config", "ModelConfig": ".config", "PredictConfig": ".config", "TrainConfig": ".config",
     "CrystalGraphConvNet": ".model", "shipped_models": ".model.catalogue",
     "build_graph": ".graphs", "featurize": ".graphs", "train": ".training",
-    "Predictor": ".apps.predict", "load_model": ".apps.predict", "predict_files": ".apps.screening",
+    "Predictor": ".apps.predict", "load_model": ".apps.predict", "predict_files": ".apps.chunked_predict",
     "embed_files": ".apps.embed", "explain_files": ".apps.explain",
 }
 __all__ = sorted(_PUBLIC) + ["__version__"]
@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from .apps.embed import embed_files
     from .apps.explain import explain_files
     from .apps.predict import Predictor, load_model
-    from .apps.screening import predict_files
+    from .apps.chunked_predict import predict_files
     from .config import GraphConfig, ModelConfig, PredictConfig, TrainConfig
     from .errors import CgcnnError, InputError
     from .graphs import build_graph, featurize

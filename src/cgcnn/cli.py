@@ -322,7 +322,7 @@ def run_featurize(values: dict, progress: bool) -> None:
 
 def run_predict(values: dict, progress: bool) -> None:
     from .apps.pipeline import skipped_path
-    from .apps.screening import predict_files
+    from .apps.chunked_predict import predict_files
     from .model.distributed import launched_rank
 
     settings = pick(PredictConfig, values)

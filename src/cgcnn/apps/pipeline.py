@@ -65,6 +65,7 @@ class GraphStream:
 
     def __post_init__(self) -> None:
         self.skipped = list(self.dataset.skipped) + self.skipped
+        keep_large_blocks()
 
     def chunks(self) -> Iterator[tuple[list, list, list[CrystalGraph]]]:
         """(ids, sources, graphs) chunks; memory freed by a chunk is handed back before the next."""
@@ -96,6 +97,18 @@ def release_freed_memory() -> None:
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+def keep_large_blocks() -> None:
+    """glibc serves blocks above 128 KB-32 MB (its adaptive threshold) with mmap and unmaps them on free, so the
+    edge tensors of every batch (tens of MB) are fresh zeroed pages each time: system time. Keep them in the
+    heap instead (released at each chunk's end by malloc_trim)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
         pass
 
 

@@ -73,3 +73,19 @@ def test_the_version_is_the_one_pyproject_names():
 
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert project["project"]["version"] == __version__
+
+
+def test_predict_to_parquet_holds_the_csv_rows_and_the_description(cifs, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    csv_out, parquet_out = tmp_path / "p.csv", tmp_path / "p.parquet"
+    for out in (csv_out, parquet_out):
+        assert main(["--no-progress", "predict", "--model", "formation-energy", "--interval", "0.9",
+                     "--out", str(out), *cifs]) == 0
+    table, written = pd.read_csv(csv_out, dtype={"id": str}), pd.read_parquet(parquet_out)
+    pd.testing.assert_frame_equal(table, written, check_dtype=False)
+    metadata = json.loads(pq.read_schema(parquet_out).metadata[b"cgcnn"])
+    assert metadata["units"] == ["eV/atom"] and metadata["url"] == "p.parquet"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.csv-metadata.json", "p.parquet"]
+    code = main(["--no-progress", "predict", "--model", "formation-energy", "--interval", "0.9", "--resume",
+                 "--out", str(parquet_out), *cifs])
+    assert code == 2 and pd.read_parquet(parquet_out).equals(written)

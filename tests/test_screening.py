@@ -1,6 +1,7 @@
 """Screening at scale: `cgcnn predict` resumes a killed run without a lost or doubled row, predicts one block
 of the inputs (--shard), and under torchrun splits them over processes with the same output as one."""
 
+import io
 import os
 import subprocess
 import sys
@@ -80,6 +81,19 @@ def test_two_torchrun_processes_write_what_one_does(table, reference, tmp_path):
     assert_same_predictions((tmp_path / "p.csv").read_text(), reference)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.csv-metadata.json"]  # the parts are gone
     assert done.stdout.count("wrote 120 predictions") == 1  # said once, by the first process
+
+
+def test_two_torchrun_processes_join_into_one_parquet_file(table, reference, tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cgcnn",
+               "--no-progress", "predict", "--model", MODEL, "--out", str(tmp_path / "p.parquet"), str(table)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = pd.read_csv(io.StringIO(reference), dtype={"id": str})
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p.parquet"), expected, check_dtype=False, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet"]  # the parts and the joined CSV are gone
 
 
 def test_many_frame_files_are_read_lazily_and_predict_as_structures_do(tmp_path):

@@ -61,8 +61,8 @@ class ModelInputs:
 
 @dataclass
 class PredictRun:
-    out: str = setting(..., "CSV to write: id,prediction[,...]; written chunk by chunk to OUT.partial, so that "
-                       "the same command resumes a killed run")
+    out: str = setting(..., "CSV (or .parquet) to write: id,prediction[,...]; written chunk by chunk to "
+                       "OUT.partial, so that the same command resumes a killed run")
     resume: bool = setting(False, "insist on resuming: continue OUT.partial (or a finished OUT), never start over")
     shard: str | None = setting(None, "I/N: predict only the I-th of N equal blocks of the inputs (0-based), e.g. "
                                 "one task of a SLURM array; the outputs, joined in order of I, are one run's")

@@ -18,7 +18,7 @@ from ..config import PathLike
 from ..errors import CgcnnError
 from ..io.datasets import CrystalDataset
 from ..io.inputs import collect_structures
-from ..io.write import (ChunkedCsv, atomic_path, metadata_path, raise_if_full, table_metadata, write_skipped,
+from ..io.write import (ChunkedCsv, ChunkedParquet, csv_to_parquet, require_pyarrow, atomic_path, metadata_path, raise_if_full, table_metadata, write_skipped,
                         write_text)
 from ..model.catalogue import resolve_model
 from ..model import distributed
@@ -46,6 +46,8 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         index, count = (context.rank, context.world) if context.enabled else shard or (0, 1)
         if not inputs:
             raise CgcnnError("no inputs: give the structure files, folders or tables to predict")
+        if is_parquet(out_path):
+            require_pyarrow(out_path)
         dataset = collect_structures(inputs, skip_bad, recursive)
         out_path = protect_outputs(out_path, files_read_by(inputs, dataset, model_path, atom_init))
         predictor = load_model(model_path, atom_init or dataset.atom_init, device)
@@ -75,6 +77,10 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         return report
     finally:
         distributed.stop(context)
+
+
+def is_parquet(path: PathLike) -> bool:
+    return Path(path).suffix.lower() == ".parquet"
 
 
 def block(dataset: CrystalDataset, index: int, count: int) -> CrystalDataset:
@@ -134,7 +140,8 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
                    workers: int, skip_bad: bool, chunk: int, progress: bool, interval: float | None,
                    resume: bool | None) -> dict:
     with_domain = bool(predictor.metadata.get("domain"))
-    output = ChunkedCsv(out_path, metadata["fingerprint"]["columns"], metadata)
+    kind = ChunkedParquet if is_parquet(out_path) else ChunkedCsv
+    output = kind(out_path, metadata["fingerprint"]["columns"], metadata)
     done = output.open(resume)
     if done:
         log.info("%s: %d predictions already written; predicting the rest", output.partial, len(done))
@@ -182,17 +189,22 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
 
 def join_parts(out_path: Path, count: int, made_by: dict) -> None:
     """The parts' rows in order under the first part's header (rank 0, after all finished), with one
-    metadata sidecar for the whole; their skipped lists joined likewise."""
+    description for the whole (a sidecar, or inside a Parquet file); their skipped lists joined likewise."""
     parts = [part_path(out_path, k, count) for k in range(count)]
     first = json.loads(metadata_path(parts[0]).read_text())
-    with atomic_path(out_path) as tmp, open(tmp, "w") as out:
+    metadata = {**first, "url": out_path.name, "fingerprint": {**first["fingerprint"], **made_by}}
+    joined = out_path.with_name(out_path.name + ".joined") if is_parquet(out_path) else out_path
+    with atomic_path(joined) as tmp, open(tmp, "w") as out:
         for k, part in enumerate(parts):
             with open(part) as handle:
                 for line_number, line in enumerate(handle):
                     if k == 0 or line_number >= 1:
                         out.write(line)
-    write_text(metadata_path(out_path), json.dumps({**first, "url": out_path.name,
-                                                    "fingerprint": {**first["fingerprint"], **made_by}}, indent=1) + "\n")
+    if joined != out_path:
+        csv_to_parquet(joined, out_path, metadata)
+        joined.unlink()
+    else:
+        write_text(metadata_path(out_path), json.dumps(metadata, indent=1) + "\n")
     lists = [skipped_path(p) for p in parts]
     rows = [row for p in lists if p.is_file() for row in list(csv.reader(p.open(newline="")))[1:]]
     write_skipped(skipped_path(out_path), rows)

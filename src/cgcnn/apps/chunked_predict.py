@@ -18,8 +18,8 @@ from ..config import PathLike
 from ..errors import CgcnnError
 from ..io.datasets import CrystalDataset
 from ..io.inputs import collect_structures
-from ..io.write import (ChunkedCsv, ChunkedParquet, csv_to_parquet, require_pyarrow, atomic_path, metadata_path, raise_if_full, table_metadata, write_skipped,
-                        write_text)
+from ..io.write import (ChunkedCsv, ChunkedParquet, atomic_path, csv_to_parquet, metadata_path, raise_if_full,
+                        require_pyarrow, table_metadata, write_skipped, write_table_metadata)
 from ..model.catalogue import resolve_model
 from ..model import distributed
 from ..model.columns import column_units, format_value
@@ -130,8 +130,9 @@ def prediction_metadata(predictor: Predictor, model_path: PathLike, made_by: dic
     """The CSV on the Web description of a prediction file (its -metadata.json sidecar): each column with
     its target and unit, the model, and the fingerprint of what made the rows."""
     header = prediction_header(predictor, interval)
-    return table_metadata(header, predictor.describe(interval), column_units(predictor.target_names, predictor.units, predictor.is_classifier, header),
-                          {"class": "integer", "ood": "integer"}, model=str(model_path),
+    units = column_units(predictor.target_names, predictor.units, predictor.is_classifier, header)
+    return table_metadata(header, predictor.describe(interval), units, {"class": "integer", "ood": "integer"},
+                          model=str(model_path),
                           targets=predictor.target_names, units=predictor.units, interval_level=interval,
                           fingerprint={**made_by, "columns": header})
 
@@ -160,7 +161,7 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             kept, vectors = [batch[k] for k in keep], vectors[keep]
             distance = predictor.distance(vectors)
             columns = predictor.columns(values, spread, interval, distance)
-            ood = predictor.out_of_domain(kept, vectors)
+            ood = predictor.out_of_domain(kept, vectors, distance)
             if ood is not None:
                 columns["ood"] = ood
                 flagged += int(ood.sum())
@@ -204,7 +205,7 @@ def join_parts(out_path: Path, count: int, made_by: dict) -> None:
         csv_to_parquet(joined, out_path, metadata)
         joined.unlink()
     else:
-        write_text(metadata_path(out_path), json.dumps(metadata, indent=1) + "\n")
+        write_table_metadata(out_path, metadata)
     lists = [skipped_path(p) for p in parts]
     rows = [row for p in lists if p.is_file() for row in list(csv.reader(p.open(newline="")))[1:]]
     write_skipped(skipped_path(out_path), rows)

@@ -14,7 +14,6 @@ Crystals stream through in chunks, as in `cgcnn predict`.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -25,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from ..config import PathLike
-from ..errors import CgcnnError, InputError
+from ..errors import InputError
 from ..graphs.graph import CrystalGraph
 from ..io.inputs import collect_structures
-from ..io.write import atomic_path, output_file, table_metadata, write_csv, write_table_metadata
+from ..io.write import (atomic_path, described_schema, output_file, require_pyarrow, table_metadata, write_csv,
+                        write_table_metadata)
 from .pipeline import CHUNK, GraphStream, files_read_by, protect_outputs
 from .predict import SETTINGS, load_model
 
@@ -152,11 +152,7 @@ class _CsvWriter(_Writer):
 
 class _ParquetWriter(_Writer):
     def open(self) -> None:
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise CgcnnError("writing .parquet needs pyarrow: pip install 'cgcnn[parquet]' (or write .csv / .npy)"
-                             ) from None
+        require_pyarrow(self.path, ".csv / .npy")
         self.writer: Any = None
 
     def write(self, ids: dict[str, list], vectors: np.ndarray) -> None:
@@ -167,8 +163,7 @@ class _ParquetWriter(_Writer):
                   **{name: pa.array(vectors[:, k]) for k, name in enumerate(vector_columns(self.dimensions))}}
         table = pa.table(arrays)
         if self.writer is None:  # the description travels inside the file, as Parquet's key-value metadata
-            described = table.schema.with_metadata({"cgcnn": json.dumps(self.metadata)})
-            self.writer = pq.ParquetWriter(str(self.tmp), described)
+            self.writer = pq.ParquetWriter(str(self.tmp), described_schema(table.schema, self.metadata))
         self.writer.write_table(table)
 
     def close(self) -> None:

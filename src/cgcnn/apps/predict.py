@@ -177,13 +177,14 @@ class Predictor:
         if not 0 <= member < len(self.models):
             raise CgcnnError(f"--member {member}: the model has {len(self.models)} member(s), numbered from 0")
 
-    def out_of_domain(self, graphs: Sequence[CrystalGraph], vectors: np.ndarray) -> np.ndarray | None:
+    def out_of_domain(self, graphs: Sequence[CrystalGraph], vectors: np.ndarray,
+                      distance: np.ndarray | None = None) -> np.ndarray | None:
         """1 for crystals outside the model's training domain (model.domain), or None if the model
-        file has no domain record (trained before it existed)."""
+        file has no domain record (trained before it existed); `distance`: self.distance(vectors), if known."""
         domain = self.metadata.get("domain")
         if not domain:
             return None
-        return domain_flags(domain, vectors, [g.atomic_numbers.numpy() for g in graphs])
+        return domain_flags(domain, vectors, [g.atomic_numbers.numpy() for g in graphs], distance)
 
     def require_calibration(self, source: PathLike) -> None:
         if self.is_classifier or not self.metadata.get("calibration"):

@@ -183,7 +183,6 @@ def table_metadata(header: Sequence[str], description: str, column_units: dict |
     (`column_units`); `extra` entries are added as they are."""
     import sys
 
-
     units, datatypes = column_units or {}, {"id": "string", **(datatypes or {})}
     columns = [{"name": name, "titles": name, "datatype": datatypes.get(name, "number"),
                 **({"unit": units[name]} if units.get(name) else {})} for name in header]
@@ -292,7 +291,7 @@ class ChunkedCsv:
             raise InputError(self.path, "nothing to resume: neither this file nor its .partial exists")
         else:
             written = set()
-            write_text(metadata_path(self.partial), self._metadata_text(self.partial))
+            write_table_metadata(self.partial, self.metadata)
             self.partial.write_text(self.header + "\n")
         self.handle = open(self.partial, "ab", buffering=0)  # unbuffered: a failed write is undone whole
         return written
@@ -309,11 +308,6 @@ class ChunkedCsv:
         if self.partial.is_file() and not self._has_rows(self.partial):
             self.partial.unlink(missing_ok=True)
             metadata_path(self.partial).unlink(missing_ok=True)
-
-    def _metadata_text(self, path: Path) -> str:
-        import json
-
-        return json.dumps({**self.metadata, "url": path.name}, indent=1, allow_nan=False) + "\n"
 
     def _differences(self, source: Path) -> list[str]:
         import json
@@ -365,15 +359,19 @@ class ChunkedCsv:
             raise
 
     def finish(self) -> Path:
-        """The metadata beside PATH, then the rows onto PATH; the lock is released."""
+        """The finished file at PATH (see _publish), the partial one gone; the lock is released."""
         if self.handle is not None:
             self.handle.close()
             self.handle = None
-        write_text(metadata_path(self.path), self._metadata_text(self.path))
-        os.replace(self.partial, self.path)
+        self._publish()
         metadata_path(self.partial).unlink(missing_ok=True)
         self.close()
         return self.path
+
+    def _publish(self) -> None:
+        """The metadata beside PATH, then the rows onto PATH."""
+        write_table_metadata(self.path, self.metadata)
+        os.replace(self.partial, self.path)
 
     def close(self) -> None:
         if self.handle is not None:
@@ -394,29 +392,33 @@ class ChunkedParquet(ChunkedCsv):
             raise InputError(self.path, "is a finished Parquet file: nothing to resume (remove it to predict again)")
         return super()._open(resume)
 
-    def finish(self) -> Path:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
+    def _publish(self) -> None:
         csv_to_parquet(self.partial, self.path, {**self.metadata, "url": self.path.name})
         self.partial.unlink()
-        metadata_path(self.partial).unlink(missing_ok=True)
-        self.close()
-        return self.path
 
 
-def require_pyarrow(path: PathLike) -> None:
+def require_pyarrow(path: PathLike, instead: str = ".csv") -> None:
+    """One clear error before any work when Parquet is asked for and pyarrow (an optional extra) is missing."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise InputError(path, "writing .parquet needs pyarrow: pip install 'cgcnn[parquet]' (or write .csv)") from None
+        raise InputError(path, f"writing .parquet needs pyarrow: pip install 'cgcnn[parquet]' (or write {instead})"
+                         ) from None
+
+
+PARQUET_KEY = "cgcnn"  # where a Parquet file we write keeps its description (key-value metadata)
+
+
+def described_schema(schema: Any, metadata: dict) -> Any:
+    """A pyarrow schema carrying `metadata` (see table_metadata) under PARQUET_KEY."""
+    import json
+
+    return schema.with_metadata({PARQUET_KEY: json.dumps(metadata, allow_nan=False)})
 
 
 def csv_to_parquet(source: Path, path: Path, metadata: dict) -> None:
     """A CSV table (described by `metadata`, CSV-on-the-Web style) as a Parquet file at `path`, whole or not
     at all, read block by block; column types from the description (string, integer, number)."""
-    import json
-
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -424,7 +426,7 @@ def csv_to_parquet(source: Path, path: Path, metadata: dict) -> None:
     kinds = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64()}
     types = {c["name"]: kinds[c["datatype"]] for c in metadata["tableSchema"]["columns"]}
     reader = pacsv.open_csv(source, convert_options=pacsv.ConvertOptions(column_types=types))
-    schema = reader.schema.with_metadata({"cgcnn": json.dumps(metadata, allow_nan=False)})
+    schema = described_schema(reader.schema, metadata)
     with atomic_path(path) as tmp, pq.ParquetWriter(str(tmp), schema) as writer:
         for batch in reader:
             writer.write_table(pa.Table.from_batches([batch]).replace_schema_metadata(schema.metadata))

@@ -62,10 +62,12 @@ def score(domain: dict, distance: np.ndarray | None) -> np.ndarray | None:
     return np.searchsorted(np.asarray(reference), distance, side="left") / len(reference)
 
 
-def flags(domain: dict, vectors: np.ndarray, elements: Iterable[Iterable[int]]) -> np.ndarray:
-    """1 for crystals out of the training domain (either rule), else 0."""
+def flags(domain: dict, vectors: np.ndarray, elements: Iterable[Iterable[int]],
+          distance: np.ndarray | None = None) -> np.ndarray:
+    """1 for crystals out of the training domain (either rule), else 0; `distance`: the vectors' Mahalanobis
+    distances where the caller has them already."""
     counts = domain["element_counts"]
     rare = np.array([min(counts.get(str(int(z)), 0) for z in set(np.asarray(e).tolist())) < domain["rare_below"]
                      for e in elements], dtype=bool)
-    far = mahalanobis(domain, vectors) > domain["threshold"]
+    far = (mahalanobis(domain, vectors) if distance is None else distance) > domain["threshold"]
     return (rare | far).astype(int)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from cgcnn.apps.explain import explain_files  # noqa: E402
-from cgcnn.model import ModelConfig  # noqa: E402
+from cgcnn.config import DataLayout, ModelConfig  # noqa: E402
 from cgcnn.apps.perovskites import (  # noqa: E402
     ANIONS, enrichment, group_rule, lattice_constants_from, screen, site_maps, site_roles,
 )
@@ -90,7 +90,7 @@ def main():
         run = work / f"run-{short}"
         shutil.rmtree(run, ignore_errors=True)
         start = time.perf_counter()
-        train(data["val"], run, config, recipe, targets=["heat_all"], structure_column="cif", progress=False)
+        train(data["val"], run, config, recipe, DataLayout(targets=["heat_all"], structure_column="cif"), progress=False)
         predict_files(run / "best.pt", [data["test"]], run / "test.csv", progress=False)
         report[name] = {"test_mae_eV_per_cell": mae(run / "test.csv", data["test"]),
                         "train_seconds": round(time.perf_counter() - start, 1), "model": str(run / "best.pt")}

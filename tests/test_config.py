@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cgcnn.cli import TRAIN_PARTS, command_class, main, option_name, parse_command
-from cgcnn.config import ConfigError, DataLayout, GraphConfig, ModelConfig, PredictConfig, TrainConfig, pick
+from cgcnn.apps.jobs import FeaturizeJob, TrainJob
+from cgcnn.cli import command_class, flat_settings, main, option_name, parse
+from cgcnn.config import ConfigError, DataLayout, GraphConfig, ModelConfig, PredictConfig, TrainConfig
 from cgcnn.graphs.store import cache_dir
 
 
@@ -41,13 +42,13 @@ def test_a_bad_setting_stops_train_before_any_graph_is_built(tmp_path, capsys, b
 
 
 def test_train_options_are_the_config_fields_with_their_defaults():
-    cls = command_class("train", TRAIN_PARTS)
+    cls = command_class("train", TrainJob)
     options = {f.name for f in fields(cls)}
     for config in (DataLayout, ModelConfig, TrainConfig):
         assert {f.name for f in fields(config) if f.metadata["cli"]} <= options
-    values = parse_command(cls, ["data", "--out", "run"], "cgcnn train", "")
-    assert pick(ModelConfig, values) == ModelConfig() and pick(TrainConfig, values) == TrainConfig()
-    assert pick(DataLayout, values) == DataLayout()
+    job = parse(["train", "data", "--out", "run"]).job
+    assert isinstance(job, TrainJob) and (job.data, job.out) == ("data", "run")
+    assert job.network == ModelConfig() and job.training == TrainConfig() and job.layout == DataLayout()
 
 
 def test_every_option_has_help_and_its_default_in_help(capsys):
@@ -62,9 +63,10 @@ def test_every_option_has_help_and_its_default_in_help(capsys):
 
 
 def test_featurize_shares_the_graph_defaults():
-    values = parse_command(command_class("featurize", [(GraphConfig, ("radius", "max_neighbors"))]), [], "x", "")
-    assert values == {"radius": GraphConfig().radius, "max_neighbors": GraphConfig().max_neighbors}
-    assert (ModelConfig().radius, ModelConfig().max_neighbors) == (values["radius"], values["max_neighbors"])
+    job = parse(["featurize", "data"]).job
+    assert isinstance(job, FeaturizeJob) and job.graph == GraphConfig()
+    assert (ModelConfig().radius, ModelConfig().max_neighbors) == (job.graph.radius, job.graph.max_neighbors)
+    assert flat_settings(parse(["featurize", "data", "--radius", "5"]).job)["radius"] == 5.0
 
 
 def test_global_options_work_before_and_after_the_command(capsys):

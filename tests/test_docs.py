@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import cgcnn
-from cgcnn.cli import build_parser, parse_arguments
+from cgcnn.cli import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -40,8 +40,7 @@ def commands():
 @pytest.mark.parametrize("line", list(commands()))
 def test_documented_command_lines_parse(line, monkeypatch):
     monkeypatch.chdir(ROOT)  # recipes are named relative to the repository
-    args, rest = build_parser().parse_known_args(shlex.split(line)[1:])
-    parse_arguments(args.command, rest)  # exits on an error
+    parse(shlex.split(line)[1:])  # exits on an error
 
 
 @pytest.mark.parametrize("page,body", list(blocks("python")), ids=lambda v: v if isinstance(v, str) and

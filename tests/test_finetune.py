@@ -9,7 +9,7 @@ import torch
 from conftest import PRETRAINED, embedded_rows, need, write_table
 from test_cli import run_cli
 
-from cgcnn import ModelConfig, TrainConfig, load_model, train
+from cgcnn import DataLayout, ModelConfig, TrainConfig, load_model, train
 from cgcnn.config import ConfigError
 from cgcnn.graphs.batching import GraphDataset, collate
 from cgcnn.model import model_from_file, models_from_file
@@ -125,7 +125,7 @@ def test_conflicting_settings_are_refused(tmp_path, capsys):
     with pytest.raises(ConfigError, match="radius"):
         train(table, tmp_path / "b", ModelConfig(radius=6.0), TrainConfig(**QUICK), init_from=SHIPPED)
     with pytest.raises(ConfigError, match="element table"):
-        train(table, tmp_path / "c", cfg=TrainConfig(**QUICK), atom_init=table, init_from=SHIPPED)
+        train(table, tmp_path / "c", cfg=TrainConfig(**QUICK), layout=DataLayout(atom_init=table), init_from=SHIPPED)
     with pytest.raises(ConfigError, match="--init-from"):
         TrainConfig(freeze="convs")
     members = len(load_model(SHIPPED).models)

@@ -449,11 +449,12 @@ def test_a_recipe_value_is_checked_and_never_read_as_an_option(data, tmp_path, c
 
 
 def test_a_recipe_gives_typed_starting_values_that_the_command_line_overrides(tmp_path):
-    from cgcnn.cli import parse_arguments
+    from cgcnn.cli import flat_settings, parse
 
     (tmp_path / "r.yaml").write_text("lr: 0.005\nlr_milestones: [10, 20]\nsplit: [0.5, 0.25, 0.25]\n"
                                      "targets: [band_gap]\nepochs: 7\n")
-    values = parse_arguments("train", ["DATA", "--config", str(tmp_path / "r.yaml"), "--out", "x", "--epochs", "9"])
+    values = flat_settings(parse(["train", "DATA", "--config", str(tmp_path / "r.yaml"), "--out", "x", "--epochs",
+                                  "9"]).job)
     assert values["data"] == "DATA" and values["epochs"] == 9 and values["lr"] == 0.005
     assert values["lr_milestones"] == [10, 20] and values["split"] == [0.5, 0.25, 0.25]
     assert values["targets"] == ["band_gap"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import embedded_rows, write_table
 
-from cgcnn import InputError, ModelConfig, TrainConfig, train
+from cgcnn import DataLayout, InputError, ModelConfig, TrainConfig, train
 from cgcnn.model import model_from_file
 from cgcnn.model.calibration import calibrate, coverage, quantile
 from cgcnn.training.loop import loss_function
@@ -111,7 +111,7 @@ def test_one_split_file_serves_a_sparse_target(tmp_path):
     ids = [r["id"] for r in rows]
     (tmp_path / "split.json").write_text(json.dumps({"train": ids[:36], "val": ids[36:48], "test": ids[48:]}))
     result = train(table, tmp_path / "run", ModelConfig(n_conv=1), TrainConfig(**QUICK, split_file=str(tmp_path / "split.json")),
-                   targets=["scaled"], progress=False)
+                   DataLayout(targets=["scaled"]), progress=False)
     labelled = [i for k, i in enumerate(ids) if k % 3 == 0 and k != 5]
     assert result["n_train"] + result["n_val"] + result["n_test"] == len(labelled)
     skipped = list(csv.reader(open(tmp_path / "run" / "skipped.csv")))[1:]

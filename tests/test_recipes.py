@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cgcnn.cli import parse_arguments
+from cgcnn.cli import flat_settings, parse
 from cgcnn.config import ModelConfig, TrainConfig, pick
 from cgcnn.errors import InputError
 
@@ -21,8 +21,7 @@ IGNORED = {"out", "resume", "split_file"}  # where a run writes, and a split fil
 
 def parsed(argv: list) -> dict:
     """The settings a `cgcnn ... train ARGS` command line stands for."""
-    args = argv[argv.index("train") + 1 :]
-    return parse_arguments("train", args)
+    return flat_settings(parse(argv[argv.index("train"):]).job)
 
 
 def recorded_command(task: str) -> list:

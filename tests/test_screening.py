@@ -65,7 +65,7 @@ def test_shards_joined_in_order_are_the_whole_run(table, reference, tmp_path):
     assert_same_predictions(joined, reference)
     with pytest.raises(Exception, match="index runs from 0 to 2"):
         predict_files(MODEL, [table], tmp_path / "x.csv", progress=False, shard=(3, 3))
-    from cgcnn.cli import shard_option
+    from cgcnn.apps.jobs import shard_option
 
     with pytest.raises(Exception, match="N, the number of blocks, is at least 1"):
         shard_option("1/0")

@@ -1,10 +1,10 @@
 """Crystal Graph Convolutional Neural Networks (Xie & Grossman, Phys. Rev. Lett. 120, 145301, 2018).
 
-The public API: train a model (`train` with `ModelConfig`, `TrainConfig`), load one (`load_model`: a shipped
-name, a model or ensemble file, or an original `.pth.tar`) and predict with it (`Predictor`), explain its
-predictions, embed crystals (`Predictor.embed`, `embed_files`), screen perovskites, build graph stores
-(`featurize`). Fine-tuning is `train(..., init_from=MODEL)`. Errors a user can act on are
-`CgcnnError`s; `InputError` names the file.
+The public API: train a model (`train` with `ModelConfig`, `TrainConfig`, `DataLayout`), load one
+(`load_model`: a shipped name, a model or ensemble file, or an original `.pth.tar`) and predict with it
+(`Predictor`), explain its predictions, embed crystals (`Predictor.embed`, `embed_files`), screen
+perovskites, build graph stores (`featurize`). Fine-tuning is `train(..., init_from=MODEL)`. Errors a user
+can act on are `CgcnnError`s; `InputError` names the file.
 """
 
 from importlib import import_module
@@ -16,7 +16,8 @@ from .config import __version__
 # do not pay for torch and every application at start-up
 _PUBLIC = {
     "CgcnnError": ".errors", "InputError": ".errors",
-    "GraphConfig": ".config", "ModelConfig": ".config", "PredictConfig": ".config", "TrainConfig": ".config",
+    "DataLayout": ".config", "GraphConfig": ".config", "ModelConfig": ".config", "PredictConfig": ".config",
+    "TrainConfig": ".config",
     "CrystalGraphConvNet": ".model", "shipped_models": ".model.catalogue",
     "build_graph": ".graphs", "featurize": ".graphs", "train": ".training",
     "Predictor": ".apps.predict", "load_model": ".apps.predict", "predict_files": ".apps.chunked_predict",
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from .apps.explain import explain_files
     from .apps.predict import Predictor, load_model
     from .apps.chunked_predict import predict_files
-    from .config import GraphConfig, ModelConfig, PredictConfig, TrainConfig
+    from .config import DataLayout, GraphConfig, ModelConfig, PredictConfig, TrainConfig
     from .errors import CgcnnError, InputError
     from .graphs import build_graph, featurize
     from .model import CrystalGraphConvNet

@@ -1,24 +1,26 @@
-"""The `cgcnn` command, generated from the config dataclasses: each option is a field of ModelConfig,
-TrainConfig, GraphConfig, DataLayout or PredictConfig (name, type, default and help from the field), or of
-one of the small command dataclasses below for what only the command line has (inputs, --out, --model).
-tyro parses; this module only assembles commands and calls the library. Errors in input → one line,
-exit code 2.
+"""The `cgcnn` command, generated from the jobs (apps/jobs.py): a command is a job dataclass, and its options
+are the job's own fields and those of the configs it holds (ModelConfig, TrainConfig, GraphConfig,
+DataLayout, PredictConfig: name, type, default and help from the field). tyro parses the command line into
+a flat dataclass; `job_from` turns that into the typed job; `job.run()` does the work; this module prints
+its report. Errors in input → one line, exit code 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import sys
 import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
-from .config import DataLayout, GraphConfig, ModelConfig, PredictConfig, TrainConfig, option_name, pick, setting
+from .apps.jobs import (DemoJob, EmbedJob, EvaluateJob, ExplainJob, FeaturizeJob, ModelsJob, PredictJob, ScreenJob,
+                        TrainJob)
+from .config import option_name, pick
 from .errors import CgcnnError, InputError
 
 log = logging.getLogger("cgcnn")
@@ -35,81 +37,6 @@ def comma_list(text: str) -> list[str]:
 
 
 COMMA_LISTS = {"targets", "a", "b", "x"}  # options given as comma-separated lists
-
-
-# ---------------------------------------------------------------- what only the command line has
-
-
-@dataclass
-class TrainRun:
-    data: str = setting(..., "folder in the original layout (ID.cif + id_prop.csv) or a CSV/JSON table")
-    out: str = setting(..., "run folder for checkpoints, log, metrics, predictions")
-    resume: bool = setting(False, "continue the run in --out from its last epoch")
-
-
-@dataclass
-class FeaturizeRun:
-    data: str = setting(..., "folder in the original layout or a CSV/JSON table")
-
-
-@dataclass
-class ModelInputs:
-    inputs: list[str] = setting(..., "structure files, folders of them, dataset folders or tables")
-    model: str = setting(..., "shipped model name (see `cgcnn models`), model or ensemble file, or original .pth.tar")
-    recursive: bool = setting(False, "search folders for structure files in their subfolders too")
-
-
-@dataclass
-class PredictRun:
-    out: str = setting(..., "CSV (or .parquet) to write: id,prediction[,...]; written chunk by chunk to "
-                       "OUT.partial, so that the same command resumes a killed run")
-    resume: bool = setting(False, "insist on resuming: continue OUT.partial (or a finished OUT), never start over")
-    shard: str | None = setting(None, "I/N: predict only the I-th of N equal blocks of the inputs (0-based), e.g. "
-                                "one task of a SLURM array; the outputs, joined in order of I, are one run's")
-    atom_init: str | None = setting(None, "element table for original checkpoints (default: the data's, else "
-                                    "the original's)")
-
-
-@dataclass
-class ExplainRun:
-    out: str = setting(..., "CSV to write: id,site,element,frac_x,frac_y,frac_z (fractional coordinates),"
-                       "contribution,method")
-    atom_init: str | None = setting(None, "element table for original checkpoints")
-    html: str | None = setting(None, "also write one self-contained HTML page showing each crystal in 3D, its "
-                               "atoms coloured by contribution, and a sortable table of the sites")
-    png: str | None = setting(None, "also write a picture of each crystal (atoms coloured by contribution) into "
-                              "this folder")
-
-
-@dataclass
-class EmbedRun:
-    out: str = setting(..., "file to write, by extension: .csv (id, e0, e1, ...), .parquet (same columns) or .npy "
-                       "(vectors only; ids in OUT.ids.csv)")
-    sites: bool = setting(False, "one row per site (id, site, element, vector) instead of per crystal")
-    member: int = setting(0, "an ensemble embeds with this member (their vectors are not comparable)", min=0)
-    atom_init: str | None = setting(None, "element table for original checkpoints")
-
-
-@dataclass
-class EvaluateRun:
-    data: str = setting(..., "labelled data: a folder in the original layout or a CSV/JSON table")
-    model: str = setting(..., "shipped model name (see `cgcnn models`), model or ensemble file, or original .pth.tar")
-    out: str | None = setting(None, "also write id, target(s) and prediction(s) to this CSV")
-
-
-@dataclass
-class ScreenRun:
-    model: str = setting(..., "a model of formation energy per 5-atom cell (eV/cell)")
-    a: list[str] = setting(..., "A-site elements, comma-separated")
-    b: list[str] = setting(..., "B-site elements, comma-separated")
-    x: list[str] | None = setting(None, "X-site sets, comma-separated (default: O3,O2N,ON2,N3,O2F,ONF,O2S)")
-    out: str = setting(..., "ranked CSV")
-
-
-@dataclass
-class DemoRun:
-    out: str = setting("runs/demo", "run folder of the demo")
-    epochs: int | None = setting(None, "override the demo's number of epochs")
 
 
 POSITIONAL = {"data", "inputs"}  # given without an option name
@@ -139,7 +66,6 @@ NAMES = {"model": "MODEL", "shard": "I/N", "interval": "LEVEL", "device": "DEVIC
 
 def _metavar(f: dataclasses.Field, hint: Any) -> str | None:
     """How an option's value is shown in the help: PATH, MODEL, INT, … (tyro would say STR or {None}|STR)."""
-    import typing
 
     if f.name in PATHS:
         return "PATH"
@@ -166,36 +92,61 @@ def _default_hint(f: dataclasses.Field, default: Any) -> str:
     return f"(default: {shown})"
 
 
-def command_fields(parts: Sequence[tuple[type, Sequence[str] | None]]) -> Iterator[tuple[dataclasses.Field, Any, Any]]:
-    """(field, type hint, default; ... if required) of the chosen fields (None: every field a user sets) of
-    each part of a command: what the parser and the reference are built from."""
-    import typing
+def job_fields(job: type) -> Iterator[tuple[dataclasses.Field, Any, Any, str | None]]:
+    """(field, type hint, default (... if required), the job's config field holding it or None) of every
+    option of a job: its own fields, then the user settings of each config it holds (those of `only`)."""
 
-    for cls, chosen in parts:
-        hints = typing.get_type_hints(cls)
-        for f in fields(cls):
-            if (chosen is None and f.metadata.get("cli", True)) or (chosen and f.name in chosen):
-                default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[operator, misc]
-                yield f, hints[f.name], default
-
-
-def command_class(name: str, parts: Sequence[tuple[type, Sequence[str] | None]],
-                  defaults: dict[str, Any] | None = None) -> type:
-    """One dataclass holding the chosen fields of each part, for tyro; `defaults` (a recipe's values)
-    replace the fields' own."""
-    defaults = defaults or {}
-    made = [_tyro_field(f, hint, defaults.get(f.name, default)) for f, hint, default in command_fields(parts)]
-    required = [m for m in made if len(m) == 2]
-    return dataclasses.make_dataclass(name, required + [m for m in made if len(m) == 3])
+    hints = typing.get_type_hints(job)
+    for f in fields(job):
+        if not f.metadata.get("part"):
+            yield f, hints[f.name], f.default, None
+            continue
+        config, only = hints[f.name], f.metadata["only"]
+        config_hints = typing.get_type_hints(config)
+        for g in fields(config):
+            if (only is None and g.metadata.get("cli", True)) or (only and g.name in only):
+                default = g.default_factory() if g.default is dataclasses.MISSING else g.default  # type: ignore[misc, operator]
+                yield g, config_hints[g.name], default, f.name
 
 
-def parse_command(cls: type, args: Sequence[str], prog: str, description: str) -> dict:
+GLOBAL = [("verbose", "log what the command does (INFO messages)", ("-v",)), ("no_progress", "hide progress bars", ())]
+
+
+def command_class(name: str, job: type, defaults: dict[str, Any] | None = None) -> type:
+    """The flat dataclass tyro parses for a job (one option per field, whichever config holds it), with the
+    global options; `defaults` (a recipe's values) replace the fields' own."""
     import tyro
 
-    parsed: Any = tyro.cli(cls, args=list(args), prog=prog, description=description,
-                      config=(tyro.conf.FlagCreatePairsOff,))
-    values = dataclasses.asdict(parsed)
-    return {k: comma_list(v) if k in COMMA_LISTS and v is not None else v for k, v in values.items()}
+    defaults = defaults or {}
+    made = [_tyro_field(f, hint, defaults.get(f.name, default)) for f, hint, default, _ in job_fields(job)]
+    names = [m[0] for m in made]
+    assert len(names) == len(set(names)), f"{job.__name__}: two of its configs offer the same option"
+    made += [(key, Annotated[bool, tyro.conf.arg(help=text, aliases=aliases, help_behavior_hint="")], False)
+             for key, text, aliases in GLOBAL]
+    required = [m for m in made if len(m) == 2]
+    return dataclasses.make_dataclass(f"cgcnn_{name}", required + [m for m in made if len(m) == 3])
+
+
+def job_from(job: type, parsed: Any) -> Any:
+    """The typed job from tyro's flat result: each config it holds built (and checked) from its options."""
+
+    values = {k: comma_list(v) if k in COMMA_LISTS and isinstance(v, str) else v
+              for k, v in dataclasses.asdict(parsed).items()}
+    own: dict[str, Any] = {}
+    parts: dict[str, dict[str, Any]] = {}
+    for f, hint, _, holder in job_fields(job):
+        if holder is None:
+            own[f.name] = values[f.name]
+        else:
+            parts.setdefault(holder, {})[f.name] = values[f.name]
+    config_of = typing.get_type_hints(job)
+    return job(**own, **{holder: pick(config_of[holder], given) for holder, given in parts.items()})
+
+
+def flat_settings(job: Any) -> dict[str, Any]:
+    """{option field: value} of a job, whichever config holds it: what a command line set (tests, reports)."""
+    return {f.name: getattr(getattr(job, holder) if holder else job, f.name)
+            for f, _, _, holder in job_fields(type(job))}
 
 
 # ---------------------------------------------------------------- recipes (cgcnn train --config FILE)
@@ -248,7 +199,6 @@ def _unique_key_loader() -> type:
 def _check_recipe_value(path: str, key: str, value: Any, f: dataclasses.Field, hint: Any) -> Any:
     """A recipe value of the field's type (or a list of them), named in the error if not; a number YAML
     reads as text (`2e-3`: YAML 1.1 wants `2.0e-3`) becomes the number."""
-    import typing
 
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     allowed = [a for a in (typing.get_args(hint) if union else (hint,)) if a is not type(None)]
@@ -297,44 +247,25 @@ def _type_words(hint: Any) -> str:
 
 # ---------------------------------------------------------------- commands
 
-TRAIN_PARTS = [(TrainRun, None), (DataLayout, None), (ModelConfig, None), (TrainConfig, None)]
-
-
-def run_train(values: dict, progress: bool) -> None:
-    from .training import train
+def report_train(job: TrainJob, report: dict) -> None:
     from .training.report import summary
 
-    result = train(values["data"], values["out"], pick(ModelConfig, values), pick(TrainConfig, values),
-                   atom_init=values["atom_init"], targets=values["targets"], id_column=values["id_column"],
-                   structure_column=values["structure_column"], resume=values["resume"], progress=progress)
-    print(summary(result, values["out"]))
+    print(summary(report, job.out))
 
 
-def run_featurize(values: dict, progress: bool) -> None:
-    from .graphs import featurize
-
-    layout = pick(DataLayout, values)
-    report = featurize(values["data"], values["radius"], values["max_neighbors"], values["workers"],
-                       values["cache_dir"], targets=layout.targets, id_column=layout.id_column,
-                       structure_column=layout.structure_column, progress=progress, skip_bad=values["skip_bad"])
+def report_featurize(job: FeaturizeJob, report: dict) -> None:
     print(json.dumps(report, indent=2))
 
 
-def run_predict(values: dict, progress: bool) -> None:
+def report_predict(job: PredictJob, report: dict) -> None:
     from .apps.pipeline import skipped_path
-    from .apps.chunked_predict import predict_files
     from .model.distributed import launched_rank
 
-    settings = pick(PredictConfig, values)
-    report = predict_files(values["model"], values["inputs"], values["out"], values["atom_init"],
-                           settings.batch_size, settings.device, settings.workers, settings.skip_bad,
-                           progress=progress, interval=settings.interval, recursive=values["recursive"],
-                           resume=True if values["resume"] else None, shard=shard_option(values["shard"]))
-    skipped = f"; {report['skipped']} skipped, see {skipped_path(values['out'])}" if report["skipped"] else ""
     if launched_rank() != 0:  # under torchrun the first process speaks for all
         return
+    skipped = f"; {report['skipped']} skipped, see {skipped_path(job.out)}" if report["skipped"] else ""
     resumed = f" ({report['resumed']:,} of them by an earlier run)" if report.get("resumed") else ""
-    print(f"wrote {counted(report['predicted'], 'prediction')}{resumed} to {values['out']}{skipped}")
+    print(f"wrote {counted(report['predicted'], 'prediction')}{resumed} to {job.out}{skipped}")
     if report["out_of_domain"]:
         print(f"warning: {report['out_of_domain']} of {report['predicted']} crystals are unlike the model's training "
               "crystals (ood = 1): their predictions are less reliable", file=sys.stderr)
@@ -343,23 +274,8 @@ def run_predict(values: dict, progress: bool) -> None:
               "training crystals (same id or same structure)", file=sys.stderr)
 
 
-def shard_option(text: str | None) -> tuple[int, int] | None:
-    """'2/8' → (2, 8)."""
-    if text is None:
-        return None
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise CgcnnError(f"--shard takes I/N, e.g. 0/4, not {text!r}") from None
-    if count < 1:
-        raise CgcnnError(f"--shard {text}: N, the number of blocks, is at least 1")
-    return index, count
-
-
-def run_models(values: dict, progress: bool) -> None:
-    from .model.catalogue import shipped_models
-
-    for name, info in shipped_models().items():
+def report_models(job: ModelsJob, models: dict) -> None:
+    for name, info in models.items():
         test = ", ".join(f"{k} {v}" for k, v in info["test"].items())
         origin = (f"\n{'':18} fine-tuned from {info['fine_tuned_from']} (the same recipe from scratch: test MAE "
                   f"{info['scratch_test_mae']})" if info.get("fine_tuned_from") else "")
@@ -367,39 +283,21 @@ def run_models(values: dict, progress: bool) -> None:
               f"{'':18} licence: {info['licence']}")
 
 
-def run_explain(values: dict, progress: bool) -> None:
-    from .apps.explain import explain_files
-
-    report = explain_files(values["model"], values["inputs"], values["out"], values["atom_init"],
-                           recursive=values["recursive"], html=values["html"], png=values["png"])
+def report_explain(job: ExplainJob, report: dict) -> None:
     print(f"wrote {counted(report['sites'], 'site contribution')} of {counted(report['crystals'], 'crystal')} to "
-          f"{values['out']}")
+          f"{job.out}")
 
 
-def run_embed(values: dict, progress: bool) -> None:
-    from .apps.embed import embed_files
-
-    settings = pick(PredictConfig, values)
-    report = embed_files(values["model"], values["inputs"], values["out"], values["atom_init"], sites=values["sites"],
-                         member=values["member"], batch_size=settings.batch_size, device=settings.device,
-                         workers=settings.workers, skip_bad=settings.skip_bad, progress=progress,
-                         recursive=values["recursive"])
-    rows = counted(report["rows"], "site") + " of " if values["sites"] else ""
+def report_embed(job: EmbedJob, report: dict) -> None:
+    rows = counted(report["rows"], "site") + " of " if job.sites else ""
     skipped = f"; {report['skipped']} skipped" if report["skipped"] else ""
     print(f"wrote {report['dimensions']}-dimensional vectors of {rows}{counted(report['crystals'], 'crystal')} to "
-          f"{values['out']}{skipped}")
+          f"{job.out}{skipped}")
 
 
-def run_evaluate(values: dict, progress: bool) -> None:
-    from .apps.evaluate import evaluate_files
-
-    settings, layout = pick(PredictConfig, values), pick(DataLayout, values)
-    result = evaluate_files(values["model"], values["data"], values["out"], targets=layout.targets,
-                            id_column=layout.id_column, structure_column=layout.structure_column,
-                            atom_init=layout.atom_init, batch_size=settings.batch_size, device=settings.device,
-                            workers=settings.workers, skip_bad=settings.skip_bad, progress=progress)
+def report_evaluate(job: EvaluateJob, result: dict) -> None:
     skipped = f" ({result['skipped']} skipped)" if result["skipped"] else ""
-    print(f"{values['model']} on {counted(result['n'], 'labelled crystal')} of {values['data']}{skipped}:")
+    print(f"{job.model} on {counted(result['n'], 'labelled crystal')} of {job.data}{skipped}:")
     if "accuracy" in result:
         auc = f", ROC-AUC {result['roc_auc']:.3f}" if result["roc_auc"] is not None else ""
         print(f"  accuracy {result['accuracy']:.3f}{auc}")
@@ -414,83 +312,82 @@ def run_evaluate(values: dict, progress: bool) -> None:
             print(f"  on the {unseen['n']:,} others, {name}: MAE {m['mae']:.4g}, RMSE {m['rmse']:.4g}, R² {m['r2']:.3f}")
 
 
-def run_screen(values: dict, progress: bool) -> None:
-    from .apps.perovskites import ANION_MIXTURES, STABLE_BELOW, screen
-
-    rows = screen(values["model"], values["a"], values["b"], values["x"] or ANION_MIXTURES, values["out"])
-    stable = sum(r[-1] for r in rows)
-    print(f"ranked {len(rows)} candidates ({stable} predicted below {STABLE_BELOW:g} eV/atom) in {values['out']}")
+def report_screen(job: ScreenJob, report: dict) -> None:
+    print(f"ranked {report['candidates']} candidates ({report['stable']} predicted below {report['stable_below']:g} "
+          f"eV/atom) in {job.out}")
 
 
-def run_demo(values: dict, progress: bool) -> None:
-    from .apps.demo import run_demo as demo
-
-    print(demo(values["out"], epochs=values["epochs"], progress=progress))
+def report_demo(job: DemoJob, report: dict) -> None:
+    print(report["report"])
 
 
 @dataclass
 class Command:
-    help: str
-    run: Callable[[dict, bool], None]
-    parts: list = dataclasses.field(default_factory=list)
+    job: type  # its docstring is the command's one-line help
+    report: Callable[[Any, Any], None]  # prints what job.run() returned
+
+    @property
+    def help(self) -> str:
+        return (self.job.__doc__ or "").strip()
 
 
 COMMANDS = {
-    "train": Command("train a model on a dataset", run_train, TRAIN_PARTS),
-    "featurize": Command("build the graph store of a dataset (done by train when missing)", run_featurize,
-                         [(FeaturizeRun, None), (DataLayout, None), (GraphConfig, ("radius", "max_neighbors")),
-                          (TrainConfig, ("workers", "cache_dir", "skip_bad"))]),
-    "predict": Command("predict with a trained model or an original CGCNN checkpoint", run_predict,
-                       [(ModelInputs, None), (PredictRun, None), (PredictConfig, None)]),
-    "embed": Command("write each crystal's vector (the pooled atom vectors that feed the model's last layers)",
-                     run_embed, [(ModelInputs, None), (EmbedRun, None),
-                                 (PredictConfig, ("batch_size", "device", "workers", "skip_bad"))]),
-    "evaluate": Command("score a model on labelled data (MAE, RMSE, R²; accuracy, ROC-AUC)", run_evaluate,
-                        [(EvaluateRun, None), (DataLayout, None),
-                         (PredictConfig, ("batch_size", "device", "workers", "skip_bad"))]),
-    "models": Command("list the trained models shipped with cgcnn (for --model NAME)", run_models),
-    "explain": Command("per-site contributions to each prediction (CSV, one row per site)", run_explain,
-                       [(ModelInputs, None), (ExplainRun, None)]),
-    "screen": Command("rank candidate cubic ABX3 perovskites by predicted formation energy", run_screen,
-                      [(ScreenRun, None)]),
-    "demo": Command("train on the embedded formation-energy data and report", run_demo, [(DemoRun, None)]),
+    "train": Command(TrainJob, report_train),
+    "featurize": Command(FeaturizeJob, report_featurize),
+    "predict": Command(PredictJob, report_predict),
+    "embed": Command(EmbedJob, report_embed),
+    "evaluate": Command(EvaluateJob, report_evaluate),
+    "models": Command(ModelsJob, report_models),
+    "explain": Command(ExplainJob, report_explain),
+    "screen": Command(ScreenJob, report_screen),
+    "demo": Command(DemoJob, report_demo),
 }
 
 
-def _global_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log what the command does (INFO messages)")
-    common.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS, help="hide progress bars")
-    return common
+@dataclass
+class Parsed:
+    name: str  # the command
+    job: Any
+    verbose: bool
+    progress: bool
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top level: global options and the list of commands (each command's options come from tyro)."""
-    common = _global_options()
-    parser = argparse.ArgumentParser(prog="cgcnn", description=str(__import__("cgcnn").__doc__).splitlines()[0],
-                                     parents=[common], allow_abbrev=False,
-                                     epilog="`cgcnn COMMAND --help` lists a command's options and their defaults")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, command in COMMANDS.items():
-        sub.add_parser(name, help=command.help, add_help=False, parents=[common], allow_abbrev=False)
-    return parser
+def parse(argv: Sequence[str]) -> Parsed:
+    """The command and its typed job from a command line (global options before or after the command);
+    for `train`, `--config RECIPE` gives the starting values."""
+    import tyro
 
-
-def parse_arguments(name: str, args: Sequence[str]) -> dict:
-    """A command's settings from its options; for `train`, `--config RECIPE` gives the starting values."""
+    args = _globals_after_command(list(argv))
     _refuse_repeated_options(args)
-    command, args, defaults = COMMANDS[name], list(args), {}
+    name = args[0] if args and args[0] in COMMANDS else None
+    defaults = {}
     if name == "train" and "--config" in args:
         at = args.index("--config")
         if at + 1 >= len(args):
             raise CgcnnError("--config needs a recipe file (YAML)")
-        allowed = {f.name: (f, hint) for f, hint, _ in command_fields(TRAIN_PARTS)}
+        allowed = {f.name: (f, hint) for f, hint, _, _ in job_fields(TrainJob)}
         allowed.update({(f.metadata.get("flag") or f.name): (f, hint) for f, hint in allowed.values()})
         defaults = recipe_values(args[at + 1], allowed)
         args = args[:at] + args[at + 2:]
-    cls = command_class(f"cgcnn_{name}", command.parts, defaults)
-    return parse_command(cls, args, f"cgcnn {name}", command.help)
+    classes = {key: command_class(key, command.job, defaults if key == name else None)
+               for key, command in COMMANDS.items()}
+    choices = [Annotated[cls, tyro.conf.subcommand(key, description=COMMANDS[key].help, prefix_name=False)]
+               for key, cls in classes.items()]
+    parsed: Any = tyro.cli(typing.Union[tuple(choices)], args=args, prog="cgcnn",  # type: ignore[call-overload]
+                           description=str(__import__("cgcnn").__doc__).splitlines()[0] + " `cgcnn COMMAND "
+                           "--help` lists a command's options; -v and --no-progress work with every command.",
+                           config=(tyro.conf.FlagCreatePairsOff,))
+    name = next(key for key, cls in classes.items() if isinstance(parsed, cls))
+    return Parsed(name, job_from(COMMANDS[name].job, parsed), parsed.verbose, not parsed.no_progress)
+
+
+def _globals_after_command(args: list[str]) -> list[str]:
+    """`cgcnn -v predict ...` → `cgcnn predict ... -v`: tyro reads a command's options after its name."""
+    flags = {"-v", "--verbose", "--no-progress"}
+    lead = 0
+    while lead < len(args) and args[lead] in flags:
+        lead += 1
+    return args[lead:lead + 1] + args[:lead] + args[lead + 1:] if lead < len(args) else args
 
 
 def _close_progress_bars() -> None:
@@ -502,12 +399,12 @@ def _close_progress_bars() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, rest = build_parser().parse_known_args(argv)
-    verbose, progress = getattr(args, "verbose", False), not getattr(args, "no_progress", False)
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    command = COMMANDS[args.command]
     try:
-        command.run(parse_arguments(args.command, rest), progress)
+        parsed = parse(sys.argv[1:] if argv is None else [str(a) for a in argv])
+        logging.basicConfig(level=logging.INFO if parsed.verbose else logging.WARNING,
+                            format="%(levelname)s %(message)s")
+        command = COMMANDS[parsed.name]
+        command.report(parsed.job, parsed.job.run(parsed.progress))
     except CgcnnError as exc:
         _close_progress_bars()
         print(f"cgcnn: error: {exc}", file=sys.stderr)
@@ -536,16 +433,15 @@ def _refuse_repeated_options(args: Sequence[str]) -> None:
             seen.add(name)
 
 
-
 def reference_markdown() -> str:
     """The command-line reference (docs/cli.md), generated from the same fields as the parser."""
-    lines = ["# Command-line reference", "", "Generated from the settings dataclasses that the parser is built "
-             "from (`cgcnn.cli.reference_markdown`). Global options, before or after the command: `-v` (log "
+    lines = ["# Command-line reference", "", "Generated from the jobs and settings dataclasses that the parser is "
+             "built from (`cgcnn.cli.reference_markdown`). Global options, before or after the command: `-v` (log "
              "what happens), `--no-progress`.", ""]
     for name, command in COMMANDS.items():
         lines += [f"## cgcnn {name}", "", command.help[0].upper() + command.help[1:] + ".", ""]
         rows = []
-        for f, hint, default in command_fields(command.parts):
+        for f, hint, default, _ in job_fields(command.job):
             shown = "required" if default is ... else f"`{default}`"
             option = f.name.upper() if f.name in POSITIONAL else f"`{option_name(f)}`"
             rows.append(f"| {option} | {_type_text(hint)} | {shown} | {f.metadata.get('help', '')} |")
@@ -555,7 +451,6 @@ def reference_markdown() -> str:
 
 def _type_text(hint: Any) -> str:
     """`Literal['a', 'b']` → 'a / b', `int | None` → 'int', `list[float]` → 'floats' (for the reference)."""
-    import typing
 
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     origin = typing.get_origin(hint)

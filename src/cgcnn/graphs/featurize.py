@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
-from ..config import GraphConfig, PathLike
+from ..config import DataLayout, GraphConfig, PathLike
 from ..errors import InputError, NothingUsable
 from ..io.crystal import load_crystal
 from ..io.datasets import CrystalDataset, load_dataset
@@ -102,18 +102,19 @@ def graph_store(dataset: CrystalDataset, params: GraphConfig, cache: PathLike | 
     return open_or_build(dataset, params, build, cache, skip_bad)
 
 
-def featurize(data: PathLike, radius: float = GraphConfig.radius, max_neighbors: int = GraphConfig.max_neighbors,
-              workers: int | None = None, cache: PathLike | None = None, progress: bool = True,
-              skip_bad: bool = False, **layout: Any) -> dict:
+def featurize(data: PathLike, graph: GraphConfig | None = None, workers: int | None = None,
+              cache: PathLike | None = None, progress: bool = True, skip_bad: bool = False,
+              layout: DataLayout | None = None) -> dict:
     """Build (or find intact) the graph store of a dataset; report where it is and what it holds. With
     skip_bad, the crystals left out are listed with their reasons beside the store (STORE.skipped.csv)."""
     start = time.perf_counter()
+    layout = layout or DataLayout()
     try:
-        dataset = load_dataset(data, skip_bad=skip_bad, **layout)
+        dataset = load_dataset(data, layout.targets, layout.id_column, layout.structure_column, skip_bad)
     except NothingUsable as exc:
         listed = write_skipped(cache_dir(cache) / f"{Path(data).name}.skipped.csv", exc.skipped)
         raise InputError(exc.source, f"{exc.reason} (all listed in {listed})") from None
-    store = graph_store(dataset, GraphConfig(radius, max_neighbors), cache, workers, progress, skip_bad)
+    store = graph_store(dataset, graph or GraphConfig(), cache, workers, progress, skip_bad)
     skipped = dataset.skipped + [(dataset.ids[k], *reason) for k, reason in sorted(store.failures.items())]
     listed = write_skipped(store.path.with_name(store.path.stem + ".skipped.csv"), skipped)
     if skipped:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from ..config import ConfigError, ModelConfig, PathLike, TrainConfig
+from ..config import ConfigError, DataLayout, ModelConfig, PathLike, TrainConfig
 from ..errors import InputError, NothingUsable
 from ..graphs.elements import element_table_for
 from ..io.datasets import CrystalDataset, load_dataset
@@ -29,16 +28,17 @@ def fit_dataset(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainCo
                      progress=progress)
 
 
-def train(data: PathLike, run_dir: PathLike, model_config: ModelConfig | None = None, cfg: TrainConfig | None = None, *,
-          atom_init: PathLike | None = None, targets: Sequence[str] | None = None, id_column: str = "id",
-          structure_column: str | None = None, resume: bool = False, progress: bool = True,
+def train(data: PathLike, run_dir: PathLike, model_config: ModelConfig | None = None, cfg: TrainConfig | None = None,
+          layout: DataLayout | None = None, *, resume: bool = False, progress: bool = True,
           init_from: PathLike | None = None) -> dict:
     """Train on a dataset (a folder with id_prop.csv, or a CSV/JSON table), writing everything to `run_dir`
     (best.pt, checkpoint.pt, log.csv, split.json, test_metrics.json, test_predictions.csv); returns the
     test report. `init_from` (or cfg.init_from) fine-tunes a trained model: a shipped name, a model or
     ensemble file, a run folder or an original .pth.tar (see training.finetune). Target cells left empty
-    are missing labels. Under torchrun every process calls this."""
-    cfg, model_config = cfg or TrainConfig(), model_config or ModelConfig()
+    are missing labels; `layout` says where a table's targets and structures are. Under torchrun every
+    process calls this."""
+    cfg, model_config, layout = cfg or TrainConfig(), model_config or ModelConfig(), layout or DataLayout()
+    atom_init = layout.atom_init
     if init_from is not None:
         cfg = replace(cfg, init_from=str(init_from))
     inputs = [data, *[path for path in (cfg.split_file, atom_init) if path]]
@@ -53,7 +53,7 @@ def train(data: PathLike, run_dir: PathLike, model_config: ModelConfig | None = 
             raise ConfigError(f"--init-member {cfg.init_member}: {cfg.init_from} has {len(source.models)} member(s), "
                               "numbered from 0")
     try:
-        dataset = load_dataset(data, targets, id_column, structure_column, skip_bad=cfg.skip_bad)
+        dataset = load_dataset(data, layout.targets, layout.id_column, layout.structure_column, skip_bad=cfg.skip_bad)
         features = source.element_features if source else element_table_for(dataset.atom_init, atom_init)
         return fit_dataset(dataset, model_config, cfg, features, run_dir, source=data, resume=resume,
                            progress=progress)

@@ -109,6 +109,8 @@ def job_fields(job: type) -> Iterator[tuple[dataclasses.Field, Any, Any, str | N
                 yield g, config_hints[g.name], default, f.name
 
 
+RECIPE_HELP = ("a YAML recipe (e.g. recipes/formation-energy.yaml): settings by field name, the starting values "
+               "that options given on the command line override")
 GLOBAL = [("verbose", "log what the command does (INFO messages)", ("-v",)), ("no_progress", "hide progress bars", ())]
 
 
@@ -123,6 +125,9 @@ def command_class(name: str, job: type, defaults: dict[str, Any] | None = None) 
     assert len(names) == len(set(names)), f"{job.__name__}: two of its configs offer the same option"
     made += [(key, Annotated[bool, tyro.conf.arg(help=text, aliases=aliases, help_behavior_hint="")], False)
              for key, text, aliases in GLOBAL]
+    if job is TrainJob:  # read before parsing (its values are the defaults above); listed for --help
+        made.append(("config", Annotated[str | None, tyro.conf.arg(help=RECIPE_HELP, metavar="PATH",
+                                                                    help_behavior_hint="")], None))
     required = [m for m in made if len(m) == 2]
     return dataclasses.make_dataclass(f"cgcnn_{name}", required + [m for m in made if len(m) == 3])
 
@@ -368,7 +373,6 @@ def parse(argv: Sequence[str]) -> Parsed:
         allowed = {f.name: (f, hint) for f, hint, _, _ in job_fields(TrainJob)}
         allowed.update({(f.metadata.get("flag") or f.name): (f, hint) for f, hint in allowed.values()})
         defaults = recipe_values(args[at + 1], allowed)
-        args = args[:at] + args[at + 2:]
     classes = {key: command_class(key, command.job, defaults if key == name else None)
                for key, command in COMMANDS.items()}
     choices = [Annotated[cls, tyro.conf.subcommand(key, description=COMMANDS[key].help, prefix_name=False)]
@@ -445,6 +449,8 @@ def reference_markdown() -> str:
             shown = "required" if default is ... else f"`{default}`"
             option = f.name.upper() if f.name in POSITIONAL else f"`{option_name(f)}`"
             rows.append(f"| {option} | {_type_text(hint)} | {shown} | {f.metadata.get('help', '')} |")
+        if command.job is TrainJob:
+            rows.append(f"| `--config` | str | `None` | {RECIPE_HELP} |")
         lines += ["| option | type | default | meaning |", "|---|---|---|---|", *rows, ""] if rows else []
     return "\n".join(lines)
 

@@ -104,3 +104,17 @@ def test_original_checkpoints_match_the_original_algorithm(tiny100, original, pr
         ours = ours[:, 1] if predictor.is_classifier else ours[:, 0]
         reference = [original_dense_prediction(s, safe_load(path), table) for s in structures]
         np.testing.assert_allclose(ours, reference, atol=1e-4, err_msg=path.name)
+
+
+def test_edge_features_hold_no_subnormal_floats():
+    """Gaussians far from a distance are 0, not subnormal (slow on many CPUs); the others are the formula's."""
+    from cgcnn.model.layers import GaussianExpansion
+
+    expansion = GaussianExpansion(0.0, 8.0, 0.2)
+    distances = torch.linspace(0.5, 8.0, 5001)
+    edges = expansion(distances)
+    formula = torch.exp(-((distances[:, None] - expansion.centers) ** 2) / expansion.width**2)
+    assert ((formula > 0) & (formula < torch.finfo(torch.float32).tiny)).any()  # what the cut removes
+    assert not ((edges > 0) & (edges < torch.finfo(torch.float32).tiny)).any()
+    kept = edges > 0
+    assert torch.equal(edges[kept], formula[kept]) and formula[~kept].max() < 1e-29

@@ -12,15 +12,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from cgcnn.io.crystal import Crystal, read_cif_fast  # noqa: E402
+from cgcnn.io.cif import read_cif_arrays  # noqa: E402
+from cgcnn.io.crystal import Crystal  # noqa: E402
 
 
 def compare(path):
     from pymatgen.core import Structure
 
-    fast = read_cif_fast(path)
-    if fast is None:
+    arrays = read_cif_arrays(path)
+    if arrays is None:
         return "fallback"
+    fast = Crystal(*arrays)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = Crystal.from_structure(Structure.from_file(str(path)))

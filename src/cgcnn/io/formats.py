@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cif import count_blocks, read_cif_blocks
+from .cif import cif_problem, count_blocks, read_cif_arrays, read_cif_blocks
 
 Reader = Callable[[Path], list]  # a file → [(id, pymatgen Structure or ASE Atoms)]
 
@@ -57,10 +57,14 @@ class Format:
     many: bool = False  # a file may hold several structures
     listed: str = ""  # the `streams` kind listing its frames without parsing them ("" if none)
     file_names: tuple[str, ...] = ()  # files recognised by how their name starts (VASP's POSCAR)
+    # optional fast paths and diagnostics of a format:
+    count: Callable[[Path], int] | None = None  # structures in a file, without parsing them (one: read later)
+    arrays: Callable[[Path], Any] | None = None  # (lattice, Cartesian positions, atomic numbers), or None
+    problem: Callable[[Path], str | None] | None = None  # what a file its reader refused lacks, in words
 
 
 FORMATS = (
-    Format("cif", (".cif",), _cif_file, many=True),  # also read by gemmi directly (crystal.read_cif_fast)
+    Format("cif", (".cif",), _cif_file, many=True, count=count_blocks, arrays=read_cif_arrays, problem=cif_problem),
     Format("mcif", (".mcif",), _pymatgen_file),
     Format("vasp", (".vasp", ".poscar"), _pymatgen_file, file_names=("POSCAR", "CONTCAR")),
     Format("pymatgen-json", (".json",), _pymatgen_file),

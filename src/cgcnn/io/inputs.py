@@ -11,7 +11,6 @@ from pathlib import Path
 
 from ..config import PathLike
 from ..errors import InputError
-from .cif import count_blocks
 from .datasets import (STRUCTURE_COLUMNS, CrystalDataset, Problems, _check_unique, _table_item, read_original_layout,
                        read_table_layout, read_table_text)
 from .formats import format_of, is_structure_file, table_kind
@@ -148,7 +147,7 @@ def _files_dataset(files) -> CrystalDataset:
         if not path.is_file():
             raise InputError(path, "no such file")
         fmt = format_of(path)
-        if fmt and fmt.name == "cif" and count_blocks(path) <= 1:
+        if fmt and fmt.count and fmt.count(path) <= 1:  # one structure: read when its graph is built
             pairs: list = [(path.stem, path)]
         elif fmt and fmt.listed:  # many frames: listed now, each read when its graph is built
             pairs = list_frames(path)

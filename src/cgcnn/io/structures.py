@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import PathLike
 from ..errors import InputError, exception_summary
-from .cif import cif_problem
 from .formats import format_of, known_names, read_file
 
 if TYPE_CHECKING:
@@ -78,7 +77,7 @@ def _why_unreadable(path: Path, exc: Exception) -> str:
     fmt = format_of(path)
     if fmt is None:
         return f"not a structure file cgcnn knows by its name (it reads {', '.join(known_names())})"
-    hint = cif_problem(path) if fmt.name == "cif" else None
+    hint = fmt.problem(path) if fmt.problem else None
     return hint or f"cannot read a crystal structure ({exception_summary(exc)})"
 
 

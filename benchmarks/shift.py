@@ -198,8 +198,8 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
     from cgcnn.model.calibration import interval, uses_distance
 
     mean, spread, vectors = predictor.predict_graphs_full(graph_list)
-    distance = predictor.distance(vectors)
-    flagged = predictor.out_of_domain(graph_list, vectors)  # None: the model file has no domain record
+    distance = predictor.record.distance(vectors)
+    flagged = predictor.record.out_of_domain(graph_list, vectors)  # None: the model file has no domain record
     ood = np.zeros(len(truth), dtype=int) if flagged is None else flagged
     result = {"n": int(len(truth)), "ood_rate": None if flagged is None else float(ood.mean())}
     if predictor.is_classifier:
@@ -229,7 +229,7 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
         worst = np.argsort(-np.abs(error))[: max(1, len(error) // 10)]
         result["worst_decile_flagged"] = float(ood[worst].mean())
         result["worst_decile_flagged_or_covered"] = float(((ood[worst] == 1) | inside90[worst]).mean())
-    score = predictor.ood_score(distance)
+    score = predictor.record.ood_score(distance)
     if score is not None:
         bins = np.digitize(score, SCORE_BINS[1:-1])
         result["mae_by_ood_score"] = [[float(np.abs(error[bins == b]).mean()), int((bins == b).sum())]

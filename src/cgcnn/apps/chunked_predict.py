@@ -52,7 +52,7 @@ def predict_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
         out_path = protect_outputs(out_path, files_read_by(inputs, dataset, model_path, atom_init))
         predictor = load_model(model_path, atom_init or dataset.atom_init, device)
         if interval is not None:
-            predictor.require_calibration(model_path)
+            predictor.record.require_calibration(model_path, predictor.is_classifier)
         target = part_path(out_path, index, count) if context.enabled else out_path
         made_by = fingerprint(model_path, atom_init or dataset.atom_init, dataset, (index, count), interval)
         metadata = prediction_metadata(predictor, model_path, made_by, interval)
@@ -120,7 +120,7 @@ def file_sha256(path: Path) -> str:
 
 def prediction_header(predictor: Predictor, interval: float | None) -> list[str]:
     placeholder = np.zeros((1, predictor.model.config.n_outputs))
-    domain = predictor.metadata.get("domain") or {}
+    domain = predictor.record.domain
     columns = predictor.columns(placeholder, placeholder, interval, distance=np.ones(1))  # only their names
     return ["id", *columns, *(["ood"] if domain else []),
             *(["ood_score"] if domain.get("validation_distances") else [])]
@@ -140,7 +140,7 @@ def prediction_metadata(predictor: Predictor, model_path: PathLike, made_by: dic
 def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path, metadata: dict, batch_size: int,
                    workers: int, skip_bad: bool, chunk: int, progress: bool, interval: float | None,
                    resume: bool | None) -> dict:
-    with_domain = bool(predictor.metadata.get("domain"))
+    with_domain = bool(predictor.record.domain)
     kind = ChunkedParquet if is_parquet(out_path) else ChunkedCsv
     output = kind(out_path, metadata["fingerprint"]["columns"], metadata)
     done = output.open(resume)
@@ -159,17 +159,14 @@ def _predict_block(predictor: Predictor, dataset: CrystalDataset, out_path: Path
             keep = finite_or_skipped(values, spread, ids, sources, stream.skipped, skip_bad)
             ids, values, spread = [ids[k] for k in keep], values[keep], spread[keep]
             kept, vectors = [batch[k] for k in keep], vectors[keep]
-            distance = predictor.distance(vectors)
-            columns = predictor.columns(values, spread, interval, distance)
-            ood = predictor.out_of_domain(kept, vectors, distance)
-            if ood is not None:
-                columns["ood"] = ood
-                flagged += int(ood.sum())
-            score = predictor.ood_score(distance)
-            if score is not None:
-                columns["ood_score"] = score
-            seen_now = predictor.seen_in_training(ids, kept)
-            seen = None if seen_now is None else (seen or 0) + int(seen_now.sum())
+            assessed = predictor.record.assess(ids, kept, vectors)
+            columns = predictor.columns(values, spread, interval, assessed.distance)
+            if assessed.ood is not None:
+                columns["ood"] = assessed.ood
+                flagged += int(assessed.ood.sum())
+            if assessed.ood_score is not None:
+                columns["ood_score"] = assessed.ood_score
+            seen = None if assessed.seen is None else (seen or 0) + int(assessed.seen.sum())
             output.append([format_value(v) for v in row] for row in zip(ids, *columns.values()))
             written += len(ids)
     except OSError as exc:  # a full disk: the rows so far stay in OUT.partial for a resume

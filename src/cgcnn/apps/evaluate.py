@@ -77,7 +77,7 @@ def evaluate_files(model_path: PathLike, data: PathLike, out_path: PathLike | No
     for chunk_ids, _, chunk in stream.chunks():
         ids += chunk_ids
         values.append(predictor.predict_graphs(chunk, batch_size))
-        seen.append(predictor.seen_in_training(chunk_ids, chunk))
+        seen.append(predictor.record.seen_in_training(chunk_ids, chunk))
     if not ids:
         raise NothingUsable(data, skipped)
     assert dataset.targets is not None

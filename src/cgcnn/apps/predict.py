@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -17,11 +16,11 @@ from ..config import PathLike, PredictConfig
 from ..errors import CgcnnError, InputError
 from ..graphs.batching import GraphDataset, check_elements, loader
 from ..graphs.featurize import build_graphs
-from ..graphs.graph import CrystalGraph, fingerprint
+from ..graphs.graph import CrystalGraph
 from ..io.structures import to_structure
 from ..model import models_from_file
 from ..model.calibration import interval as calibrated_interval
-from ..model.domain import flags as domain_flags, mahalanobis, score as domain_score
+from ..model.record import TrainingRecord
 from ..training.loop import resolve_device
 from ..model.columns import prediction_columns, value_columns
 from ..model.files import METRICS
@@ -50,6 +49,7 @@ class Predictor:
         self.target_names = list(target_names)
         self.units = list(units) if units else [None] * len(self.target_names)
         self.metadata = metadata or {}
+        self.record = TrainingRecord(self.metadata)  # domain, calibration, training crystals
         self.device = device
         self.params = self.model.config.graph
         # a band gap cannot be negative: the regression's small negative values are clipped at 0
@@ -177,46 +177,6 @@ class Predictor:
         if not 0 <= member < len(self.models):
             raise CgcnnError(f"--member {member}: the model has {len(self.models)} member(s), numbered from 0")
 
-    def out_of_domain(self, graphs: Sequence[CrystalGraph], vectors: np.ndarray,
-                      distance: np.ndarray | None = None) -> np.ndarray | None:
-        """1 for crystals outside the model's training domain (model.domain), or None if the model
-        file has no domain record (trained before it existed); `distance`: self.distance(vectors), if known."""
-        domain = self.metadata.get("domain")
-        if not domain:
-            return None
-        return domain_flags(domain, vectors, [g.atomic_numbers.numpy() for g in graphs], distance)
-
-    def require_calibration(self, source: PathLike) -> None:
-        if self.is_classifier or not self.metadata.get("calibration"):
-            raise InputError(source, "this model has no interval calibration (a classifier, or trained before "
-                             "intervals existed: retrain it, or calibrate it as benchmarks/calibrate.py does)")
-
-    def distance(self, vectors: np.ndarray) -> np.ndarray | None:
-        """Each crystal vector's Mahalanobis distance from the training crystals' (None without a domain
-        record): what out-of-domain flags and distance-scaled intervals read."""
-        domain = self.metadata.get("domain")
-        return mahalanobis(domain, vectors) if domain else None
-
-    def seen_in_training(self, ids: Sequence, graphs: Sequence[CrystalGraph]) -> np.ndarray | None:
-        """True for crystals the model was trained on, by id or by structure fingerprint (None for a model
-        file that does not record its training crystals)."""
-        record = self.metadata.get("training_set")
-        if not record:
-            return None
-        known_ids, known = self.training_sets
-        return np.array([str(i) in known_ids or fingerprint(g) in known for i, g in zip(ids, graphs)], dtype=bool)
-
-    @functools.cached_property
-    def training_sets(self) -> tuple[set, set]:
-        """(ids, fingerprints) of the training crystals, as sets."""
-        record = self.metadata["training_set"]
-        return set(record.get("ids", [])), set(record.get("fingerprints", []))
-
-    def ood_score(self, distance: np.ndarray | None) -> np.ndarray | None:
-        """The share of the validation crystals that lie closer to the training crystals (0 to 1; None for
-        a model file without their distances)."""
-        return domain_score(self.metadata.get("domain") or {}, distance)
-
     def columns(self, values: np.ndarray, spread: np.ndarray, interval: float | None = None,
                 distance: np.ndarray | None = None) -> dict:
         """The prediction table's columns: prediction (and std for an ensemble), the interval bounds at
@@ -224,7 +184,7 @@ class Predictor:
         columns = prediction_columns(self.model.config.task, self.target_names, values,
                                      spread if self.is_ensemble else None)
         if interval is not None:
-            lower, upper = calibrated_interval(self.metadata["calibration"], values, spread, interval, distance)
+            lower, upper = calibrated_interval(self.record.calibration, values, spread, interval, distance)
             lower = np.where(self.non_negative, np.maximum(lower, 0.0), lower)  # a band gap is never below 0
             for k, name in enumerate(value_columns(self.target_names)):
                 suffix = name[len("prediction"):]
@@ -234,10 +194,10 @@ class Predictor:
     def predict_interval(self, structures: Any, level: float = 0.9,
                          batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(prediction, lower, upper): the split-conformal interval at `level` (see model.calibration)."""
-        self.require_calibration("model")
+        self.record.require_calibration("model", self.is_classifier)
         values, spread, vectors = self.predict_graphs_full(self.structure_graphs(structures)[0], batch_size)
-        return (values, *calibrated_interval(self.metadata["calibration"], values, spread, level,
-                                             self.distance(vectors)))
+        return (values, *calibrated_interval(self.record.calibration, values, spread, level,
+                                             self.record.distance(vectors)))
 
     def describe(self, interval: float | None = None) -> str:
         """What a prediction table holds: each column's target and unit, and how values were treated."""
@@ -245,10 +205,10 @@ class Predictor:
                  for column, name, unit in zip(value_columns(self.target_names), self.target_names, self.units)]
         parts += [f"{name} clipped at 0" for name, clip in zip(self.target_names, self.non_negative) if clip]
         parts += [f"{column}_GPa = 10^{column}" for column in self.gpa_columns()]
-        if self.metadata.get("domain"):
+        if self.record.domain:
             parts.append("ood = 1: unlike the training crystals (a rare element, or a crystal vector far from "
                          "theirs; see cgcnn.model.domain)")
-        if (self.metadata.get("domain") or {}).get("validation_distances"):
+        if self.record.domain.get("validation_distances"):
             parts.append("ood_score: the share of the validation crystals closer to the training crystals (0 to 1)")
         if interval is not None:
             parts.append(f"lower/upper: {interval:g} split-conformal interval (calibrated on the validation split; "

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from calibrate import crystals, graphs_of
-from tasks import ROOT, TASKS, data_arguments, insert_results_section
+from tasks import ROOT, TASKS, data_arguments, fill_results_table
 
 RESULTS = ROOT / "benchmarks" / "results" / "ensemble-size.json"
 MARK, MARK_END = "<!-- ensemble size: benchmarks/ensemble_size.py -->", "<!-- /ensemble size -->"
@@ -53,11 +53,8 @@ def scores_by_size(outputs: np.ndarray, clip: list[bool], classifier: bool, trut
 
 
 def markdown(report: dict) -> list[str]:
-    lines = [MARK, "## What each ensemble member buys", "",
-             "Test score of the mean of the first k members (k = 1 is member 0 alone), on each task's test "
-             "split; MAE (lower is better) except the classifier's ROC-AUC (higher is better); "
-             "`benchmarks/ensemble_size.py`.", "",
-             "| model | metric | " + " | ".join(f"k = {k}" for k in range(1, report["largest"] + 1)) + " |",
+    """The section's generated table (its prose is written by hand in docs/RESULTS.md)."""
+    lines = [MARK, "| model | metric | " + " | ".join(f"k = {k}" for k in range(1, report["largest"] + 1)) + " |",
              "|---|---|" + "---:|" * report["largest"]]
     for name, r in report["models"].items():
         cells = [f"{v:.4f}" for v in r["by_size"]] + ["–"] * (report["largest"] - len(r["by_size"]))
@@ -82,7 +79,7 @@ def main() -> None:
     report = {"models": models, "largest": max(len(r["by_size"]) for r in models.values()),
               "seconds": round(time.perf_counter() - start, 1)}
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")
-    insert_results_section(markdown(report))
+    fill_results_table(markdown(report))
 
 
 if __name__ == "__main__":

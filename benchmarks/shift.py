@@ -33,12 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks import MODELS, ROOT, SPLITS, data_arguments, insert_results_section
+from tasks import MODELS, ROOT, SPLITS, data_arguments, fill_results_table
 
 SHARED = ROOT.parent / "shared" / "data" / "matminer-2018"
 ORIGINAL = ROOT.parent / "shared" / "data" / "original-cgcnn"  # the paper's published checkpoints
 RESULTS = ROOT / "benchmarks" / "results" / "shift.json"
-NOTES = ROOT / "benchmarks" / "results" / "shift-notes.md"  # the section's prose, written by hand
 MARK, MARK_END = "<!-- shift: benchmarks/shift.py -->", "<!-- /shift -->"
 FIGURE = ROOT / "docs" / "figures" / "shift-error-vs-ood-score.png"
 LEVELS = (0.68, 0.9, 0.95)
@@ -322,10 +321,8 @@ def _cell(r: dict | None, key: str, fmt: str) -> str:
 
 
 def markdown(report: dict) -> list[str]:
-    """The generated table of docs/RESULTS.md's section (its prose is written by hand around it)."""
-    notes = NOTES.read_text().strip().splitlines() if NOTES.is_file() else []
-    lines = [MARK, "## On new crystals", "", *notes, "",
-             "| model | set | n | MAE ± se (or accuracy) | mean signed error | coverage 68 / 90 / 95 % | "
+    """The section's generated table (its prose is written by hand in docs/RESULTS.md)."""
+    lines = [MARK, "| model | set | n | MAE ± se (or accuracy) | mean signed error | coverage 68 / 90 / 95 % | "
              "mean 90 % width | ood | worst decile: flagged / flagged or covered |",
              "|---|---|---:|---|---:|---|---:|---:|---|"]
     for name, sets in report["models"].items():
@@ -338,7 +335,6 @@ def markdown(report: dict) -> list[str]:
             worst = f"{_cell(r, 'worst_decile_flagged', '.2f')} / {_cell(r, 'worst_decile_flagged_or_covered', '.2f')}"
             lines.append(f"| {name} | {set_name} | {r['n']:,} | {score} | {signed} | {coverage} | "
                          f"{_cell(r, 'width_0.9', '.3g')} | {_cell(r, 'ood_rate', '.3f')} | {worst} |")
-    lines += ["", f"![error against ood_score](figures/{FIGURE.name})"]
     return [*lines, MARK_END]
 
 
@@ -380,7 +376,7 @@ def main() -> None:
     print("\n".join(lines))
     if not args.no_write:
         RESULTS.write_text(json.dumps(report, indent=1) + "\n")
-        insert_results_section(lines)
+        fill_results_table(lines)
         figure(report)
 
 

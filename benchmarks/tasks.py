@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 from pathlib import Path
 
 import yaml
@@ -83,28 +82,26 @@ def run_summary(task: str, folder: Path) -> dict:
 
 
 # the reading order of the other benchmarks' sections in docs/RESULTS.md (any other comes after them)
-SECTION_ORDER = ["shift", "band gap", "ensemble size", "calibration", "domain", "precision"]
+RESULTS_MD = ROOT / "docs" / "RESULTS.md"
 
 
-def marked_sections(text: str) -> list[str]:
-    """The sections other benchmarks put into docs/RESULTS.md, each between its two marker comments, in
-    SECTION_ORDER."""
-    found = {m.group(1): m.group(0) for m in re.finditer(r"<!-- ([\w ]+): [^>]*-->.*?<!-- /\1 -->", text, re.DOTALL)}
-    rank = {name: k for k, name in enumerate(SECTION_ORDER)}
-    return [found[name] for name in sorted(found, key=lambda name: rank.get(name, len(rank)))]
-
-
-def insert_results_section(lines: list[str]) -> None:
-    """Put a section (its first and last lines are its HTML-comment markers) into docs/RESULTS.md, in place of
-    an earlier version of it, or else before "## Figures"."""
+def fill_results_table(lines: list[str], path: Path = RESULTS_MD) -> None:
+    """Put a generated block (its first and last lines are its HTML-comment markers; between them tables,
+    nothing else) into docs/RESULTS.md in place of the earlier one. The prose around it is written by hand:
+    a block without its markers in the file is an error, not a new section."""
     start, end = lines[0], lines[-1]
-    path = ROOT / "docs" / "RESULTS.md"
     text = path.read_text()
-    if start in text and end in text:
-        path.write_text(text[: text.index(start)] + "\n".join(lines) + text[text.index(end) + len(end):])
-        return
-    head, sep, tail = text.partition("\n## Figures")
-    path.write_text(head.rstrip() + "\n\n" + "\n".join(lines) + "\n" + sep + tail)
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} has no {start} … {end} block: write the section by hand and put the markers "
+                         "where its table goes")
+    path.write_text(text[: text.index(start)] + "\n".join(lines) + text[text.index(end) + len(end):])
+
+
+def generated_block(start: str, end: str, path: Path = RESULTS_MD) -> list[str]:
+    """The lines of a generated block as docs/RESULTS.md holds it, markers included (tests compare it with a
+    fresh rendering of the committed results)."""
+    text = path.read_text()
+    return text[text.index(start): text.index(end) + len(end)].split("\n")
 
 
 def data_arguments(description: str) -> argparse.ArgumentParser:

@@ -42,14 +42,3 @@ def test_a_single_model_run_folder_becomes_member_0_with_its_command_rewritten(t
     assert not (folder / "best.pt").exists()
     rewritten = json.loads((member / "benchmark_runs.json").read_text())[0]["command"]
     assert rewritten.endswith(f"--out {folder}/member-0 --ensemble 1 --init-seed 0")
-
-
-def test_the_report_keeps_every_benchmark_section_in_reading_order():
-    from tasks import marked_sections
-
-    text = ("# Results\n<!-- domain: d.py -->\n## OOD\nflags\n<!-- /domain -->\n"
-            "<!-- band gap: b.py -->\n## Band gap\n<!-- /band gap -->\n<!-- new one: n.py -->\nx\n<!-- /new one -->\n")
-    sections = marked_sections(text)
-    assert [s.splitlines()[0] for s in sections] == ["<!-- band gap: b.py -->", "<!-- domain: d.py -->",
-                                                     "<!-- new one: n.py -->"]
-    assert sections[1] == "<!-- domain: d.py -->\n## OOD\nflags\n<!-- /domain -->"

@@ -82,3 +82,16 @@ def test_the_default_cache_follows_the_platform(monkeypatch, tmp_path):
     assert cache_dir() == Path(user_cache_dir("cgcnn", appauthor=False))
     monkeypatch.setenv("CGCNN_CACHE_DIR", str(tmp_path))
     assert cache_dir() == tmp_path and cache_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def test_a_job_built_in_python_does_what_its_command_does(tmp_path, tiny100):
+    from cgcnn.apps.jobs import PredictJob
+
+    cif = str(tiny100 / "0.cif")
+    assert main(["predict", cif, "--model", "formation-energy", "--out", str(tmp_path / "cli.csv"),
+                 "--no-progress"]) == 0
+    job = parse(["predict", cif, "--model", "formation-energy", "--out", str(tmp_path / "cli.csv")]).job
+    assert job == PredictJob(inputs=[cif], model="formation-energy", out=str(tmp_path / "cli.csv"))
+    report = PredictJob(inputs=[cif], model="formation-energy", out=str(tmp_path / "py.csv")).run(progress=False)
+    assert report["predicted"] == 1
+    assert (tmp_path / "py.csv").read_bytes() == (tmp_path / "cli.csv").read_bytes()

@@ -5,6 +5,8 @@ docs/TRANSFER.md's tables (between its HTML-comment markers).
 
     python benchmarks/transfer_report.py         # everything, after the runs of benchmarks/transfer.py
     python benchmarks/transfer_report.py table   # the learning-curve table from the committed results
+    python benchmarks/transfer_report.py cv      # the phonon cross-validation, from the arms' run folders
+    python benchmarks/transfer_report.py variants   # ways to fine-tune compared (energy above hull, N = 300)
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ def curve_points() -> list[dict]:
 
 
 def cv_results() -> dict:
-    found = {}
+    """{method: folds, mean, sd} of the phonon cross-validation, from the run folders present, else as
+    recorded (each arm can be run on its own)."""
+    found = json.loads(RESULTS.read_text()).get("phonon_cv", {}) if RESULTS.is_file() else {}
     for method in ("scratch", "fine-tuned"):
         folds = [test_mae(RUNS / "phonon-peak-cv" / f"{method}-fold{k}") for k in range(CV_FOLDS)]
         if all(f is not None for f in folds):
@@ -128,6 +132,65 @@ def table_lines(points: list[dict]) -> list[str]:
                      f"{_cell(p['fine-tuned'])} | {_cell(p['embedding+ridge'])} | {_cell(p['embedding+gbm'])} | "
                      f"{gain} | {paired} |")
     return lines
+
+
+def cv_lines(cv: dict) -> list[str]:
+    lines = ["| method | fold MAEs (cm⁻¹) | mean ± sd |", "|---|---|---:|"]
+    return lines + [f"| {m} | {', '.join(f'{f:.1f}' for f in r['folds'])} | {r['mean']:.1f} ± {r['std']:.1f} |"
+                    for m, r in cv.items()]
+
+
+VARIANT_POINT = ("energy-above-hull", 300)  # where the ways to fine-tune are compared
+
+
+def val_mae(folder: Path) -> float | None:
+    metrics = folder / "test_metrics.json"
+    return json.loads(metrics.read_text()).get("val", {}).get("mae") if metrics.is_file() else None
+
+
+def variant_results() -> dict:
+    """{method: {val: [per seed], test: [per seed]}} at VARIANT_POINT, from the run folders."""
+    from transfer import METHODS, VARIANTS
+
+    name, n = VARIANT_POINT
+    found = {}
+    for method in [*METHODS, *VARIANTS]:
+        folders = [RUNS / name / f"{method}-{n}-seed{seed}" for seed in SEEDS]
+        if all((f / "test_metrics.json").is_file() for f in folders):
+            found[method] = {"val": [val_mae(f) for f in folders], "test": [test_mae(f) for f in folders]}
+    return found
+
+
+def variant_lines(found: dict) -> list[str]:
+    unit = PROPERTIES[VARIANT_POINT[0]]["unit"]
+    base = found.get("scratch")
+    lines = [f"| method | validation MAE ({unit}): each seed (median) | test MAE: each seed (median) | "
+             "test vs scratch, medians |", "|---|---|---|---:|"]
+    for method, r in found.items():
+        gain = (f"{(1 - statistics.median(r['test']) / statistics.median(base['test'])) * 100:+.0f} %"
+                if base and method != "scratch" else "")
+        lines.append(f"| {method} | {_cell(r['val'])} | {_cell(r['test'])} | {gain} |")
+    return lines
+
+
+def variants_report() -> None:
+    """Record the fine-tuning variants at VARIANT_POINT and rewrite their section of docs/TRANSFER.md."""
+    found = variant_results()
+    recorded = json.loads(RESULTS.read_text())
+    recorded["fine_tuning_variants"] = {"property": VARIANT_POINT[0], "n_train": VARIANT_POINT[1], **found}
+    RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")
+    DOC.write_text(replace_section(DOC.read_text(), "variants", variant_lines(found)))
+    print("\n".join(variant_lines(found)))
+
+
+def cv_report() -> None:
+    """Record the phonon cross-validation (both arms) and rewrite its section of docs/TRANSFER.md."""
+    cv = cv_results()
+    recorded = json.loads(RESULTS.read_text())
+    recorded["phonon_cv"] = cv
+    RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")
+    DOC.write_text(replace_section(DOC.read_text(), "phonon-cv", cv_lines(cv)))
+    print("\n".join(cv_lines(cv)))
 
 
 def table_from_results() -> None:
@@ -177,10 +240,7 @@ def report() -> None:
                                    "seeds": SEEDS, "matbench_phonons": MATBENCH_PHONONS, "poisson_ratio": poisson,
                                    "multitask": multi, "shipped_candidates": shipped}, indent=1) + "\n")
     figure(points)
-    cv_lines = ["| method | fold MAEs (cm⁻¹) | mean ± sd |", "|---|---|---:|"]
-    cv_lines += [f"| {m} | {', '.join(f'{f:.1f}' for f in r['folds'])} | {r['mean']:.1f} ± {r['std']:.1f} |"
-                 for m, r in cv.items()]
-    sections = {"learning-curves": table_lines(points), "phonon-cv": cv_lines, "poisson": poisson_table,
+    sections = {"learning-curves": table_lines(points), "phonon-cv": cv_lines(cv), "poisson": poisson_table,
                 "multitask": multi_table, "shipped": shipped_table}
     text = DOC.read_text()
     for marker, lines in sections.items():
@@ -316,4 +376,5 @@ def ship_models() -> list[dict]:
 if __name__ == "__main__":
     import sys
 
-    table_from_results() if sys.argv[1:] == ["table"] else report()
+    actions = {"table": table_from_results, "cv": cv_report, "variants": variants_report}
+    actions[sys.argv[1]]() if sys.argv[1:] else report()

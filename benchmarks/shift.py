@@ -198,7 +198,7 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
 
     mean, spread, vectors = predictor.predict_graphs_full(graph_list)
     distance = predictor.record.distance(vectors)
-    flagged = predictor.record.out_of_domain(graph_list, vectors)  # None: the model file has no domain record
+    flagged = predictor.record.out_of_domain(graph_list, vectors, distance)  # None: no domain record
     ood = np.zeros(len(truth), dtype=int) if flagged is None else flagged
     result = {"n": int(len(truth)), "ood_rate": None if flagged is None else float(ood.mean())}
     if predictor.is_classifier:

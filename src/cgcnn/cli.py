@@ -66,7 +66,6 @@ NAMES = {"model": "MODEL", "shard": "I/N", "interval": "LEVEL", "device": "DEVIC
 
 def _metavar(f: dataclasses.Field, hint: Any) -> str | None:
     """How an option's value is shown in the help: PATH, MODEL, INT, … (tyro would say STR or {None}|STR)."""
-
     if f.name in PATHS:
         return "PATH"
     if f.name in NAMES:
@@ -95,7 +94,6 @@ def _default_hint(f: dataclasses.Field, default: Any) -> str:
 def job_fields(job: type) -> Iterator[tuple[dataclasses.Field, Any, Any, str | None]]:
     """(field, type hint, default (... if required), the job's config field holding it or None) of every
     option of a job: its own fields, then the user settings of each config it holds (those of `only`)."""
-
     hints = typing.get_type_hints(job)
     for f in fields(job):
         if not f.metadata.get("part"):
@@ -134,7 +132,6 @@ def command_class(name: str, job: type, defaults: dict[str, Any] | None = None) 
 
 def job_from(job: type, parsed: Any) -> Any:
     """The typed job from tyro's flat result: each config it holds built (and checked) from its options."""
-
     values = {k: comma_list(v) if k in COMMA_LISTS and isinstance(v, str) else v
               for k, v in dataclasses.asdict(parsed).items()}
     own: dict[str, Any] = {}
@@ -204,7 +201,6 @@ def _unique_key_loader() -> type:
 def _check_recipe_value(path: str, key: str, value: Any, f: dataclasses.Field, hint: Any) -> Any:
     """A recipe value of the field's type (or a list of them), named in the error if not; a number YAML
     reads as text (`2e-3`: YAML 1.1 wants `2.0e-3`) becomes the number."""
-
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     allowed = [a for a in (typing.get_args(hint) if union else (hint,)) if a is not type(None)]
     if value is None:

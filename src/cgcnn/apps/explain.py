@@ -112,10 +112,10 @@ def _record(predictor: Predictor, crystal_id: str, crystal: Crystal, elements: l
     """The page's record of a crystal: its sites and contributions, prediction and (if calibrated) 90 %
     interval."""
     values, spread, vectors = predictor.predict_graphs_full([graph])
-    interval, assessed = None, predictor.record.assess([crystal_id], [graph], vectors)
+    interval, distance = None, predictor.record.distance(vectors)
     if predictor.record.calibration:
-        lower, upper = calibrated_interval(predictor.record.calibration, values, spread, 0.9, assessed.distance)
+        lower, upper = calibrated_interval(predictor.record.calibration, values, spread, 0.9, distance)
         interval = (float(lower[0, 0]), float(upper[0, 0]))
-    ood = assessed.ood
+    ood = predictor.record.out_of_domain([graph], vectors, distance)
     return crystal_record(crystal_id, elements, np.asarray(crystal.cart_coords), np.asarray(crystal.lattice),
                           shares, float(values[0, 0]), interval, ood is not None and bool(ood[0]))

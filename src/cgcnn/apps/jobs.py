@@ -15,6 +15,9 @@ from typing import Any
 from ..config import DataLayout, GraphConfig, ModelConfig, PredictConfig, TrainConfig, setting
 
 MODEL = "shipped model name (see `cgcnn models`), model or ensemble file, or original .pth.tar"
+INPUTS = "structure files, folders of them, dataset folders or tables"
+RECURSIVE = "search folders for structure files in their subfolders too"
+ATOM_INIT = "element table for original checkpoints"
 BATCHES = ("batch_size", "device", "workers", "skip_bad")  # what commands that only read a model offer
 
 
@@ -61,16 +64,15 @@ class FeaturizeJob:
 class PredictJob:
     """predict with a trained model or an original CGCNN checkpoint"""
 
-    inputs: list[str] = setting(..., "structure files, folders of them, dataset folders or tables")
+    inputs: list[str] = setting(..., INPUTS)
     model: str = setting(..., MODEL)
     out: str = setting(..., "CSV (or .parquet) to write: id,prediction[,...]; written chunk by chunk to "
                        "OUT.partial, so that the same command resumes a killed run")
-    recursive: bool = setting(False, "search folders for structure files in their subfolders too")
+    recursive: bool = setting(False, RECURSIVE)
     resume: bool = setting(False, "insist on resuming: continue OUT.partial (or a finished OUT), never start over")
     shard: str | None = setting(None, "I/N: predict only the I-th of N equal blocks of the inputs (0-based), e.g. "
                                 "one task of a SLURM array; the outputs, joined in order of I, are one run's")
-    atom_init: str | None = setting(None, "element table for original checkpoints (default: the data's, else "
-                                    "the original's)")
+    atom_init: str | None = setting(None, ATOM_INIT + " (default: the data's, else the original's)")
     settings: PredictConfig = part(PredictConfig)
 
     def run(self, progress: bool = True) -> dict:
@@ -101,14 +103,14 @@ def shard_option(text: str | None) -> tuple[int, int] | None:
 class EmbedJob:
     """write each crystal's vector (the pooled atom vectors that feed the model's last layers)"""
 
-    inputs: list[str] = setting(..., "structure files, folders of them, dataset folders or tables")
+    inputs: list[str] = setting(..., INPUTS)
     model: str = setting(..., MODEL)
     out: str = setting(..., "file to write, by extension: .csv (id, e0, e1, ...), .parquet (same columns) or .npy "
                        "(vectors only; ids in OUT.ids.csv)")
-    recursive: bool = setting(False, "search folders for structure files in their subfolders too")
+    recursive: bool = setting(False, RECURSIVE)
     sites: bool = setting(False, "one row per site (id, site, element, vector) instead of per crystal")
     member: int = setting(0, "an ensemble embeds with this member (their vectors are not comparable)", min=0)
-    atom_init: str | None = setting(None, "element table for original checkpoints")
+    atom_init: str | None = setting(None, ATOM_INIT)
     settings: PredictConfig = part(PredictConfig, only=BATCHES)
 
     def run(self, progress: bool = True) -> dict:
@@ -154,12 +156,12 @@ class ModelsJob:
 class ExplainJob:
     """per-site contributions to each prediction (CSV, one row per site)"""
 
-    inputs: list[str] = setting(..., "structure files, folders of them, dataset folders or tables")
+    inputs: list[str] = setting(..., INPUTS)
     model: str = setting(..., MODEL)
     out: str = setting(..., "CSV to write: id,site,element,frac_x,frac_y,frac_z (fractional coordinates),"
                        "contribution,method")
-    recursive: bool = setting(False, "search folders for structure files in their subfolders too")
-    atom_init: str | None = setting(None, "element table for original checkpoints")
+    recursive: bool = setting(False, RECURSIVE)
+    atom_init: str | None = setting(None, ATOM_INIT)
     html: str | None = setting(None, "also write one self-contained HTML page showing each crystal in 3D, its "
                                "atoms coloured by contribution, and a sortable table of the sites")
     png: str | None = setting(None, "also write a picture of each crystal (atoms coloured by contribution) into "

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from typing import cast
 
 from ..config import DataLayout, GraphConfig, PathLike
 from ..errors import InputError, NothingUsable

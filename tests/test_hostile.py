@@ -69,7 +69,10 @@ CASES = {
     "binary junk": (binary_junk, "cannot read a crystal structure"),
     "missing cell parameter": (rewrite(lambda t: t.replace("_cell_length_b", "_cell_length_q")),
                                "cannot read a crystal structure"),
-    "zero cell length": (rewrite(lambda t: _set_cell_a(t, "0")), "cannot read a crystal structure"),
+    "zero cell length": (rewrite(lambda t: _set_cell_a(t, "0")), "are not all positive numbers"),
+    "cell angles that span no volume": (rewrite(lambda t: _set_cell_line(t, "_cell_angle_gamma", "180")),
+                                        "span no volume"),
+    "atoms without labels": (rewrite(lambda t: _drop_label_column(t)), "has no _atom_site_label column"),
     "negative cell length": (rewrite(lambda t: _set_cell_a(t, "-5.0")), "the cell volume is negative"),
     "NaN coordinate": (rewrite(lambda t: _set_first_coordinate(t, "nan")), "cannot read a crystal structure"),
     "infinite coordinate": (rewrite(lambda t: _set_first_coordinate(t, "inf")), "cannot read a crystal structure"),
@@ -89,8 +92,19 @@ CASES = {
 
 
 def _set_cell_a(text, value):
-    line = next(ln for ln in text.splitlines() if ln.startswith("_cell_length_a"))
-    return text.replace(line, f"_cell_length_a   {value}")
+    return _set_cell_line(text, "_cell_length_a", value)
+
+
+def _set_cell_line(text, key, value):
+    line = next(ln for ln in text.splitlines() if ln.startswith(key))
+    return text.replace(line, f"{key}   {value}")
+
+
+def _drop_label_column(text):
+    """The atom loop without its _atom_site_label column (the second of its seven)."""
+    lines = [ln for ln in text.splitlines() if ln.strip() != "_atom_site_label"]
+    rows = [" ".join(p[:1] + p[2:]) if len(p := ln.split()) == 7 and ln.startswith("  ") else ln for ln in lines]
+    return "\n".join(rows) + "\n"
 
 
 def _set_first_coordinate(text, value):

@@ -197,15 +197,15 @@ def test_rows_of_another_model_or_other_inputs_are_never_mixed(table, other_mode
     _interrupted(table, out, monkeypatch)
     before = (tmp_path / "p.csv.partial").read_text()
     for resume in (None, True):  # the plain command and --resume: refused, the partial file kept
-        with pytest.raises(Exception, match="holds rows of another run \\(other model file\\)"):
+        with pytest.raises(Exception, match="holds rows of another run \\(different model file\\)"):
             predict_files(other_model, [table], out, chunk=25, progress=False, resume=resume)
         assert (tmp_path / "p.csv.partial").read_text() == before
     fewer = write_table(tmp_path / "fewer.csv", embedded_rows(60), ["id", "cif"])
-    with pytest.raises(Exception, match="other input list"):
+    with pytest.raises(Exception, match="different input list"):
         predict_files(MODEL, [fewer], out, chunk=25, progress=False)
     assert predict_files(MODEL, [table], out, chunk=25, progress=False)["predicted"] == 120
     # a finished file of another model is not continued either
-    with pytest.raises(Exception, match="other model file"):
+    with pytest.raises(Exception, match="different model file"):
         predict_files(other_model, [table], out, progress=False, resume=True)
     assert len(read_predictions(out)) == 120
 
@@ -236,7 +236,7 @@ def test_a_second_writer_of_the_same_output_is_refused(table, tmp_path):
     holder = ChunkedCsv(out, ["id", "prediction"], {"fingerprint": {}})
     holder.open()
     try:
-        with pytest.raises(Exception, match="another command is writing p.csv"):
+        with pytest.raises(Exception, match="p.csv: another command is writing this file"):
             predict_files(MODEL, [table], out, progress=False)
     finally:
         holder.close()

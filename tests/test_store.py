@@ -93,3 +93,19 @@ def test_abandoned_build_folders_are_removed(dataset, tmp_path):
         os.utime(p, (0, 0))  # written long ago: its featurisation was killed
     graph_store(dataset, GraphConfig(), cache, workers=1, progress=False)
     assert not old.exists() and fresh.exists()
+
+
+def test_a_store_truncated_in_place_while_read_is_one_clear_error(dataset, tmp_path):
+    """Another program cuts the mapped file short: the next page read would die with a bare "Bus error"."""
+    import subprocess
+    import sys
+
+    store = graph_store(dataset, GraphConfig(), tmp_path / "cache", workers=1, progress=False)
+    reader = ("import os, sys\nfrom cgcnn.graphs.store import GraphStore\n"
+              "store = GraphStore(sys.argv[1])\nos.truncate(sys.argv[1], 100)\n"
+              "[store[k] for k in range(len(store))]\nprint('read a truncated store')\n")
+    done = subprocess.run([sys.executable, "-c", reader, str(store.path)], capture_output=True, text=True)
+    assert done.returncode == 2, done
+    assert done.stderr.strip().splitlines() == [f"cgcnn: error: {store.path}: the graph store was cut short while "
+                                                "it was read (truncated in place by another program?); run the "
+                                                "command again to rebuild it"]

@@ -89,6 +89,7 @@ class GraphStore:
             raise StoreCorrupt(f"size {on_disk} != {start + length} (truncated?)")
         if verify and _checksum(self.path, start, length) != self.header["checksum"]:
             raise StoreCorrupt("checksum mismatch (altered?)")
+        _report_bus_errors(self.path)
         self.arrays = {
             name: np.memmap(self.path, dtype=spec["dtype"], mode="r", offset=start + spec["offset"],
                             shape=tuple(spec["shape"])) if np.prod(spec["shape"]) else np.zeros(spec["shape"], spec["dtype"])
@@ -123,6 +124,37 @@ class GraphStore:
             edge_index=torch.from_numpy(self.arrays["edges"][:, e0:e1].astype(np.int64)),
             distances=torch.from_numpy(np.array(self.arrays["distances"][e0:e1])),
         )
+
+
+_BUS_ERROR_MESSAGE = [b""]  # what the SIGBUS handler writes: set per store opened, before any page is read
+_BUS_ERROR_HANDLER: list = []  # the installed C callback, kept alive
+
+
+def _report_bus_errors(path: Path) -> None:
+    """A store cut short in place by another program while mapped faults on the next page read (SIGBUS),
+    which Python cannot catch: a C-level handler writes one line naming the store and exits with code 2,
+    instead of the system's bare "Bus error". (A replaced store is safe: the mapping keeps the old file.)"""
+    import ctypes
+    import signal
+
+    _BUS_ERROR_MESSAGE[0] = (f"cgcnn: error: {path}: the graph store was cut short while it was read "
+                             "(truncated in place by another program?); run the command again to rebuild it\n").encode()
+    if _BUS_ERROR_HANDLER or not hasattr(signal, "SIGBUS"):
+        return
+    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_int)
+
+    def on_bus_error(signum):
+        os.write(2, _BUS_ERROR_MESSAGE[0])
+        os._exit(2)
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.signal.argtypes, libc.signal.restype = [ctypes.c_int, handler_type], ctypes.c_void_p
+        handler = handler_type(on_bus_error)
+        libc.signal(signal.SIGBUS, handler)
+        _BUS_ERROR_HANDLER.append(handler)
+    except (OSError, AttributeError):  # no C library to ask: the system's message stays
+        pass
 
 
 def _checksum(path, start, length) -> str:

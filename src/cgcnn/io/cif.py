@@ -51,6 +51,26 @@ def cif_problem(path: Path) -> str | None:
         return "cannot read a crystal structure (no _cell_length_a: the cell is missing)"
     if not (len(block.find_values("_atom_site_fract_x")) or len(block.find_values("_atom_site_Cartn_x"))):
         return "cannot read a crystal structure: it lists no atoms (no rows of _atom_site_fract_x)"
+    if not len(block.find_values("_atom_site_label")):
+        return "cannot read a crystal structure: its atom loop has no _atom_site_label column (the reader needs one)"
+    return _cell_problem(block)
+
+
+def _cell_problem(block) -> str | None:
+    """What is wrong with a block's cell parameters (a length not positive, angles that span no volume)."""
+    import gemmi
+
+    lengths = [gemmi.cif.as_number(block.find_value(f"_cell_length_{k}") or "?") for k in "abc"]
+    angles = [gemmi.cif.as_number(block.find_value(f"_cell_angle_{k}") or "90") for k in ("alpha", "beta", "gamma")]
+    if not all(length > 0 for length in lengths):  # NaN (unreadable) fails this too
+        shown = ", ".join(f"{length:g}" for length in lengths)
+        return f"cannot read a crystal structure: its cell lengths a, b, c ({shown} Å) are not all positive numbers"
+    cosines = np.cos(np.radians(angles))
+    # the cell's volume is a·b·c·√(this): zero or negative when the angles cannot meet (e.g. γ = 180°)
+    volume_factor = 1 - (cosines**2).sum() + 2 * cosines.prod()
+    if not volume_factor > 1e-8:
+        shown = ", ".join(f"{angle:g}" for angle in angles)
+        return f"cannot read a crystal structure: its cell angles α, β, γ ({shown}°) span no volume"
     return None
 
 

@@ -200,9 +200,9 @@ def write_table_metadata(path: PathLike, metadata: dict) -> Path:
     return sidecar
 
 
-def lock_file(path: Path, busy: str) -> Any:
+def lock_file(path: Path, busy: str, subject: Path | None = None) -> Any:
     """`path` opened and locked (an advisory lock, released by the system if the process dies); while
-    another process holds it, one error: `busy` and who holds it. Retried if its owner removed the file
+    another process holds it, one error naming `subject` (default: the lock's folder): `busy` and who holds it. Retried if its owner removed the file
     meanwhile (another inode). The caller removes the file, then closes the handle."""
     import fcntl
     import socket
@@ -221,7 +221,7 @@ def lock_file(path: Path, busy: str) -> Any:
             handle.seek(0)
             owner = handle.read().strip() or "another process"
             handle.close()
-            raise InputError(path.parent, f"{busy} ({owner})") from None
+            raise InputError(subject or path.parent, f"{busy} ({owner})") from None
         try:
             if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
                 handle.seek(0)
@@ -271,8 +271,8 @@ class ChunkedCsv:
     def open(self, resume: bool | None = None) -> set[str]:
         """Start or continue; resume=None continues a partial file of the same run, True insists."""
         ensure_folder(self.path.parent)
-        self.lock = lock_file(self.lock_path, f"another command is writing {self.path.name}; wait for it to end "
-                              "or choose another --out")
+        self.lock = lock_file(self.lock_path, "another command is writing this file; wait for it to end "
+                              "or choose another --out", subject=self.path)
         try:
             return self._open(resume)
         except BaseException:
@@ -327,7 +327,8 @@ class ChunkedCsv:
             if handle.readline().rstrip("\n") != self.header and "columns" not in differences:
                 differences.append("columns")
         if differences:
-            raise InputError(source, "holds rows of another run (other " + ", ".join(differences) + "); they are "
+            what = differences[0] if differences[0].startswith("no readable") else "different " + ", ".join(differences)
+            raise InputError(source, f"holds rows of another run ({what}); they are "
                              "never mixed: remove it (and its -metadata.json) to start over, or choose another --out")
         _drop_cut_line(source)
         with open(source, newline="") as handle:  # row by row: a long run's file is never held whole

@@ -46,6 +46,24 @@ def test_prediction_is_invariant(tiny100, conv, transform):
         assert after == pytest.approx(before, abs=1e-4)
 
 
+@pytest.mark.parametrize("conv", ["gated", "shared"])
+def test_evaluation_in_edge_blocks_gives_the_same_bits(tiny100, conv, monkeypatch):
+    """Evaluation sums each convolution's messages block by block (cache-sized); the bits must not move."""
+    from cgcnn.model import layers
+
+    predictor = random_predictor(conv)
+    for layer in predictor.model.convs:  # batch norm with statistics of its own, as a trained model has
+        for module in layer.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_mean.normal_(0, 0.3)
+                module.running_var.uniform_(0.5, 2.0)
+    structures = [read_cif(tiny100 / f"{k}.cif") for k in range(12)]
+    monkeypatch.setattr(layers, "EVAL_EDGE_BLOCK", 10**9)
+    whole = predictor.predict(structures)
+    monkeypatch.setattr(layers, "EVAL_EDGE_BLOCK", 37)  # many blocks, one cut mid-atom
+    np.testing.assert_array_equal(predictor.predict(structures), whole)
+
+
 def test_output_shapes_for_targets_and_classes(tiny100):
     structures = [read_cif(tiny100 / f"{k}.cif") for k in range(4)]
     assert random_predictor(n_outputs=3).predict(structures).shape == (4, 3)

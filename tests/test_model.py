@@ -58,10 +58,39 @@ def test_evaluation_in_edge_blocks_gives_the_same_bits(tiny100, conv, monkeypatc
                 module.running_mean.normal_(0, 0.3)
                 module.running_var.uniform_(0.5, 2.0)
     structures = [read_cif(tiny100 / f"{k}.cif") for k in range(12)]
-    monkeypatch.setattr(layers, "EVAL_EDGE_BLOCK", 10**9)
+    monkeypatch.setattr(layers, "EDGE_BLOCK", 10**9)
     whole = predictor.predict(structures)
-    monkeypatch.setattr(layers, "EVAL_EDGE_BLOCK", 37)  # many blocks, one cut mid-atom
+    monkeypatch.setattr(layers, "EDGE_BLOCK", 37)  # many blocks, one cut mid-atom
     np.testing.assert_array_equal(predictor.predict(structures), whole)
+
+
+def test_training_in_edge_blocks_is_the_same_function(tiny100, monkeypatch):
+    """Training sums batch norm's statistics block by block: loss, gradients and running statistics must
+    match the whole-batch path to float precision."""
+    import copy
+
+    from cgcnn.graphs.batching import GraphDataset, loader
+    from cgcnn.model import layers
+
+    predictor = random_predictor()
+    graphs, _ = predictor.structure_graphs([read_cif(tiny100 / f"{k}.cif") for k in range(16)])
+    (batch,) = loader(GraphDataset(graphs), 16, n_atoms=[g.n_atoms for g in graphs])
+    monkeypatch.setattr(layers, "EDGE_BLOCK", 50)  # many blocks, one cut mid-atom
+    found = {}
+    for name, pays in (("whole", lambda edges: False), ("blocks", layers._blocks_pay)):
+        monkeypatch.setattr(layers, "_blocks_pay", pays)
+        model = copy.deepcopy(predictor.model).train()
+        loss = model(batch).square().mean()
+        loss.backward()
+        found[name] = (loss, {k: p.grad for k, p in model.named_parameters()}, dict(model.named_buffers()))
+    (loss, grads, buffers), (loss_b, grads_b, buffers_b) = found["whole"], found["blocks"]
+    torch.testing.assert_close(loss_b, loss, rtol=1e-5, atol=0)
+    for key, grad in grads.items():
+        if "fc_full.bias" not in key:  # batch norm cancels this bias: its gradient is rounding noise
+            torch.testing.assert_close(grads_b[key], grad, rtol=1e-4, atol=1e-6, msg=key)
+    for key, value in buffers.items():
+        if "running" in key or "tracked" in key:
+            torch.testing.assert_close(buffers_b[key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
 def test_output_shapes_for_targets_and_classes(tiny100):

@@ -143,7 +143,7 @@ def _report_bus_errors(path: Path) -> None:
         return
     handler_type = ctypes.CFUNCTYPE(None, ctypes.c_int)
 
-    def on_bus_error(signum):
+    def on_bus_error(signum: int) -> None:
         os.write(2, _BUS_ERROR_MESSAGE[0])
         os._exit(2)
 

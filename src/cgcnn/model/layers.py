@@ -15,9 +15,9 @@ from torch.nn import functional as F
 
 
 CUT = 69.0  # exp(-69) ≈ 1e-30: smaller Gaussian values become 0 (see GaussianExpansion)
-# edges per block in evaluation: a block's E × 128 tensors (1 MB) stay in the CPU's cache, where a whole
-# batch's (tens of MB) would stream through memory at every element-wise pass (2-3× slower on CPU)
-EVAL_EDGE_BLOCK = 2048
+# edges per block: a block's E × 128 tensors (1 MB) stay in the CPU's cache, where a whole batch's (tens of
+# MB) stream through memory at every element-wise pass (2-3× slower evaluation on the CPU)
+EDGE_BLOCK = 2048
 
 
 class GaussianExpansion(nn.Module):
@@ -40,22 +40,33 @@ class GaussianExpansion(nn.Module):
         return torch.exp(-exponent.masked_fill_(exponent > CUT, math.inf))  # exp(-inf) = 0 exactly
 
 
+def _distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 class BatchNorm(nn.BatchNorm1d):
     """BatchNorm1d whose training statistics span all processes under torch.distributed (CPU included,
     which torch's SyncBatchNorm does not support), so N processes normalise as one process would."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
-        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and _distributed()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
+        mean, var = self.batch_statistics(x.new_tensor([x.shape[0]]), x.sum(0), (x * x).sum(0))
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
 
-        # differentiable all-reduce of count, sum and sum of squares
-        stats = all_reduce(torch.cat([x.new_tensor([x.shape[0]]), x.sum(0), (x * x).sum(0)]))
-        count, total, squares = stats[0], stats[1 : 1 + x.shape[1]], stats[1 + x.shape[1] :]
+    def batch_statistics(self, count: torch.Tensor, total: torch.Tensor,
+                         squares: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, variance) of a training batch from its count, sum and sum of squares (all processes'
+        under torch.distributed, all-reduced differentiably); updates the running statistics."""
+        if _distributed():
+            from torch.distributed.nn.functional import all_reduce
+
+            stats = all_reduce(torch.cat([count, total, squares]))
+            count, total, squares = stats[:1], stats[1 : 1 + len(total)], stats[1 + len(total) :]
         mean = total / count
-        var = squares / count - mean * mean
+        var = (squares / count - mean * mean).clamp(min=0)
         tracked, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
         assert tracked is not None and running_mean is not None and running_var is not None  # tracked stats
         momentum = float(self.momentum or 0.0)  # always set here: cumulative averaging is not used
@@ -63,22 +74,33 @@ class BatchNorm(nn.BatchNorm1d):
             tracked += 1
             running_mean.lerp_(mean, momentum)
             running_var.lerp_(var * count / (count - 1).clamp(min=1), momentum)
-        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+        return mean, var
 
 
 def scatter_sum(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     return values.new_zeros((n, values.shape[1])).index_add_(0, index, values)
 
 
+def _blocks_pay(edges: torch.Tensor) -> bool:
+    """Whether training goes through edges in blocks: in eager fp32 on the CPU with more than one block.
+    (torch.compile fuses the whole-batch ops itself and would specialise on the block count; a GPU has no
+    cache to keep them in; bf16 sums would lose the statistics' precision.)"""
+    return (edges.shape[0] > EDGE_BLOCK and edges.device.type == "cpu" and edges.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
+
+
 def blockwise_sum(messages: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], edge_index: torch.Tensor,
                   edges: torch.Tensor, n: int, width: int) -> torch.Tensor:
-    """Σ over each atom's edges of messages(edge_index, edges), computed EVAL_EDGE_BLOCK edges at a time and
+    """Σ over each atom's edges of messages(edge_index, edges), computed EDGE_BLOCK edges at a time and
     summed in edge order: the same bits as one scatter_sum over all edges, with the tensors in cache."""
-    summed = edges.new_zeros((n, width))
-    for start in range(0, edges.shape[0], EVAL_EDGE_BLOCK):
-        block = slice(start, start + EVAL_EDGE_BLOCK)
-        summed.index_add_(0, edge_index[0, block], messages(edge_index[:, block], edges[block]))
-    return summed
+    summed = None
+    for start in range(0, edges.shape[0], EDGE_BLOCK):
+        block = slice(start, start + EDGE_BLOCK)
+        values = messages(edge_index[:, block], edges[block])
+        if summed is None:  # the messages' dtype (bf16 under autocast), as scatter_sum's
+            summed = values.new_zeros((n, width))
+        summed.index_add_(0, edge_index[0, block], values)
+    return edges.new_zeros((n, width)) if summed is None else summed
 
 
 class GatedConv(nn.Module):
@@ -101,22 +123,46 @@ class GatedConv(nn.Module):
         weight = self.fc_full.weight
         per_atom = atoms @ torch.cat([weight[:, :a], weight[:, a : 2 * a]]).T
         self_part, nbr_part = per_atom.split(2 * a, dim=1)
-        if self.training:  # batch norm needs the statistics of all edges at once
-            summed = scatter_sum(self._messages(self_part, nbr_part, edge_index, edges), edge_index[0], len(atoms))
-        else:  # batch norm is a fixed per-channel map in evaluation: edges can go in blocks
-            summed = blockwise_sum(lambda pairs, block: self._messages(self_part, nbr_part, pairs, block),
-                                   edge_index, edges, len(atoms), a)
+
+        def messages(pairs: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+            return self._gate(self.bn1(self._pre_norm(self_part, nbr_part, pairs, block)))
+
+        if not self.training:  # batch norm is a fixed per-channel map in evaluation: edges can go in blocks
+            summed = blockwise_sum(messages, edge_index, edges, len(atoms), a)
+        elif _blocks_pay(edges):
+            summed = self._train_in_blocks(self_part, nbr_part, edge_index, edges, len(atoms))
+        else:
+            summed = scatter_sum(messages(edge_index, edges), edge_index[0], len(atoms))
         return F.softplus(atoms + self.bn2(summed))
 
-    def _messages(self, self_part: torch.Tensor, nbr_part: torch.Tensor, edge_index: torch.Tensor,
+    def _pre_norm(self, self_part: torch.Tensor, nbr_part: torch.Tensor, edge_index: torch.Tensor,
                   edges: torch.Tensor) -> torch.Tensor:
-        """σ(z W_f + b_f) ⊙ g(z W_s + b_s) of each edge, batch-normed before the gate as in the original."""
+        """z W + b of each edge, z = v_i ⊕ v_j ⊕ u_ijk, with v_i W¹ and v_j W² computed per atom."""
         center, neighbor = edge_index
         # index_select: several times faster than advanced indexing on CPU, forward and backward
         gated = self_part.index_select(0, center) + nbr_part.index_select(0, neighbor)
-        gated = gated + F.linear(edges, self.fc_full.weight[:, 2 * self.atom_fea_len :], self.fc_full.bias)
-        gate, core = self.bn1(gated).chunk(2, dim=1)
+        return gated + F.linear(edges, self.fc_full.weight[:, 2 * self.atom_fea_len :], self.fc_full.bias)
+
+    @staticmethod
+    def _gate(normed: torch.Tensor) -> torch.Tensor:
+        gate, core = normed.chunk(2, dim=1)
         return torch.sigmoid(gate) * F.softplus(core)
+
+    def _train_in_blocks(self, self_part: torch.Tensor, nbr_part: torch.Tensor, edge_index: torch.Tensor,
+                         edges: torch.Tensor, n_atoms: int) -> torch.Tensor:
+        """Training: batch norm's statistics from sums gathered block by block, then each block normalised,
+        gated and summed while its tensors are still in cache; the same function as the whole-batch path."""
+        blocks = [slice(start, start + EDGE_BLOCK) for start in range(0, edges.shape[0], EDGE_BLOCK)]
+        pre = [self._pre_norm(self_part, nbr_part, edge_index[:, block], edges[block]) for block in blocks]
+        total = torch.stack([x.sum(0) for x in pre]).sum(0)
+        squares = torch.stack([(x * x).sum(0) for x in pre]).sum(0)
+        mean, var = self.bn1.batch_statistics(edges.new_tensor([edges.shape[0]]), total, squares)
+        scale = self.bn1.weight * torch.rsqrt(var + self.bn1.eps)
+        shift = self.bn1.bias - mean * scale
+        summed = self_part.new_zeros((n_atoms, self.atom_fea_len))
+        for x, block in zip(pre, blocks):
+            summed = summed.index_add(0, edge_index[0, block], self._gate(torch.addcmul(shift, x, scale)))
+        return summed
 
 
 class SharedConv(nn.Module):

@@ -89,7 +89,7 @@ class GraphStore:
             raise StoreCorrupt(f"size {on_disk} != {start + length} (truncated?)")
         if verify and _checksum(self.path, start, length) != self.header["checksum"]:
             raise StoreCorrupt("checksum mismatch (altered?)")
-        _report_bus_errors(self.path)
+        _report_bus_errors(self.path, on_disk)
         self.arrays = {
             name: np.memmap(self.path, dtype=spec["dtype"], mode="r", offset=start + spec["offset"],
                             shape=tuple(spec["shape"])) if np.prod(spec["shape"]) else np.zeros(spec["shape"], spec["dtype"])
@@ -126,25 +126,31 @@ class GraphStore:
         )
 
 
-_BUS_ERROR_MESSAGE = [b""]  # what the SIGBUS handler writes: set per store opened, before any page is read
+_MAPPED: dict = {}  # the store last opened and its size, for the SIGBUS handler
 _BUS_ERROR_HANDLER: list = []  # the installed C callback, kept alive
 
 
-def _report_bus_errors(path: Path) -> None:
+def _report_bus_errors(path: Path, size: int) -> None:
     """A store cut short in place by another program while mapped faults on the next page read (SIGBUS),
     which Python cannot catch: a C-level handler writes one line naming the store and exits with code 2,
     instead of the system's bare "Bus error". (A replaced store is safe: the mapping keeps the old file.)"""
     import ctypes
     import signal
 
-    _BUS_ERROR_MESSAGE[0] = (f"cgcnn: error: {path}: the graph store was cut short while it was read "
-                             "(truncated in place by another program?); run the command again to rebuild it\n").encode()
+    _MAPPED.update(path=path, size=size)
     if _BUS_ERROR_HANDLER or not hasattr(signal, "SIGBUS"):
         return
     handler_type = ctypes.CFUNCTYPE(None, ctypes.c_int)
 
     def on_bus_error(signum: int) -> None:
-        os.write(2, _BUS_ERROR_MESSAGE[0])
+        path = _MAPPED["path"]
+        try:
+            cut = os.stat(path).st_size < _MAPPED["size"]
+        except OSError:
+            cut = False
+        what = (f"{path}: the graph store was cut short while it was read (truncated in place by another "
+                "program?); run the command again to rebuild it") if cut else "bus error (SIGBUS) reading mapped memory"
+        os.write(2, f"cgcnn: error: {what}\n".encode())
         os._exit(2)
 
     try:

@@ -11,6 +11,7 @@ from conftest import embedded_rows, write_table
 from matplotlib.image import imread
 
 from cgcnn.apps.explain import explain_files
+from cgcnn.errors import InputError
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -84,3 +85,11 @@ def test_the_page_cannot_overwrite_the_sites_csv(tmp_path):
     with pytest.raises(Exception, match="is also --out"):
         explain_files("formation-energy", [table], tmp_path / "x.html", html=tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
+
+
+def test_a_png_folder_that_is_a_file_is_one_clear_error(tmp_path):
+    table = write_table(tmp_path / "c.csv", embedded_rows(2), ["id", "cif"])
+    (tmp_path / "pictures").write_text("not a folder")
+    with pytest.raises(InputError, match="is a file; --png takes a folder"):
+        explain_files("formation-energy", [table], tmp_path / "x.csv", png=tmp_path / "pictures")
+    assert not (tmp_path / "x.csv").exists()

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..config import PathLike
 from ..errors import InputError
@@ -72,6 +73,8 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     html = output_file(html, read, "--html") if html is not None else None
     if html is not None and html.resolve() == out_path.resolve():
         raise InputError(html, "is also --out: the page would overwrite the sites CSV (nothing was written)")
+    if png is not None and Path(png).exists() and not Path(png).is_dir():
+        raise InputError(png, "is a file; --png takes a folder for the pictures (nothing was written)")
     predictor = load_model(model_path, atom_init or dataset.atom_init)
     model = predictor.model
     if model.config.task != "regression":

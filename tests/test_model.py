@@ -77,7 +77,7 @@ def test_training_in_edge_blocks_is_the_same_function(tiny100, monkeypatch):
     (batch,) = loader(GraphDataset(graphs), 16, n_atoms=[g.n_atoms for g in graphs])
     monkeypatch.setattr(layers, "EDGE_BLOCK", 50)  # many blocks, one cut mid-atom
     found = {}
-    for name, pays in (("whole", lambda edges: False), ("blocks", layers._blocks_pay)):
+    for name, pays in (("whole", lambda edges, training: False), ("blocks", layers._blocks_pay)):
         monkeypatch.setattr(layers, "_blocks_pay", pays)
         model = copy.deepcopy(predictor.model).train()
         loss = model(batch).square().mean()

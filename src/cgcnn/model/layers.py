@@ -81,14 +81,15 @@ def scatter_sum(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tens
     return values.new_zeros((n, values.shape[1])).index_add_(0, index, values)
 
 
-def _blocks_pay(edges: torch.Tensor) -> bool:
-    """Whether training goes through edges in blocks: in eager fp32 on the CPU with more than one block.
-    (torch.compile fuses the whole-batch ops itself and would specialise on the block count; a GPU has no
-    cache to keep them in; bf16 sums would lose the statistics' precision.)"""
+def _blocks_pay(edges: torch.Tensor, training: bool) -> bool:
+    """Whether a convolution goes through its edges in blocks: on the CPU, with more than one block, eager;
+    in training only in fp32. (torch.compile fuses the whole-batch ops itself and would specialise on the
+    block count; a GPU has no such cache to keep them in; bf16 sums would lose the statistics' precision.)"""
     if torch.compiler.is_compiling():  # asked first: a test of the edge count would guard the compiled graph
         return False
-    return (edges.shape[0] > EDGE_BLOCK and edges.device.type == "cpu" and edges.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu"))
+    if edges.device.type != "cpu" or edges.shape[0] <= EDGE_BLOCK:
+        return False
+    return not training or (edges.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
 
 
 def blockwise_sum(messages: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], edge_index: torch.Tensor,
@@ -129,12 +130,12 @@ class GatedConv(nn.Module):
         def messages(pairs: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
             return self._gate(self.bn1(self._pre_norm(self_part, nbr_part, pairs, block)))
 
-        if not self.training:  # batch norm is a fixed per-channel map in evaluation: edges can go in blocks
-            summed = blockwise_sum(messages, edge_index, edges, len(atoms), a)
-        elif _blocks_pay(edges):
-            summed = self._train_in_blocks(self_part, nbr_part, edge_index, edges, len(atoms))
-        else:
+        if not _blocks_pay(edges, self.training):
             summed = scatter_sum(messages(edge_index, edges), edge_index[0], len(atoms))
+        elif self.training:
+            summed = self._train_in_blocks(self_part, nbr_part, edge_index, edges, len(atoms))
+        else:  # batch norm is a fixed per-channel map in evaluation: each block is summed as it comes
+            summed = blockwise_sum(messages, edge_index, edges, len(atoms), a)
         return F.softplus(atoms + self.bn2(summed))
 
     def _pre_norm(self, self_part: torch.Tensor, nbr_part: torch.Tensor, edge_index: torch.Tensor,
@@ -181,7 +182,7 @@ class SharedConv(nn.Module):
         a = self.atom_fea_len
         weight = self.fc_neighbor.weight
         per_atom = atoms @ weight[:, :a].T
-        if self.training:
+        if self.training or not _blocks_pay(edges, training=False):
             summed = scatter_sum(self._messages(per_atom, edge_index, edges), edge_index[0], len(atoms))
         else:
             summed = blockwise_sum(lambda pairs, block: self._messages(per_atom, pairs, block),

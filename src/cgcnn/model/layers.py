@@ -92,13 +92,17 @@ def _blocks_pay(edges: torch.Tensor, training: bool) -> bool:
     return not training or (edges.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
 
 
+def edge_blocks(n_edges: int) -> list[slice]:
+    """The EDGE_BLOCK-sized slices that cover n_edges edges, in order."""
+    return [slice(start, start + EDGE_BLOCK) for start in range(0, n_edges, EDGE_BLOCK)]
+
+
 def blockwise_sum(messages: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], edge_index: torch.Tensor,
                   edges: torch.Tensor, n: int, width: int) -> torch.Tensor:
     """Σ over each atom's edges of messages(edge_index, edges), computed EDGE_BLOCK edges at a time and
     summed in edge order: the same bits as one scatter_sum over all edges, with the tensors in cache."""
     summed = None
-    for start in range(0, edges.shape[0], EDGE_BLOCK):
-        block = slice(start, start + EDGE_BLOCK)
+    for block in edge_blocks(edges.shape[0]):
         values = messages(edge_index[:, block], edges[block])
         if summed is None:  # the messages' dtype (bf16 under autocast), as scatter_sum's
             summed = values.new_zeros((n, width))
@@ -155,7 +159,7 @@ class GatedConv(nn.Module):
                          edges: torch.Tensor, n_atoms: int) -> torch.Tensor:
         """Training: batch norm's statistics from sums gathered block by block, then each block normalised,
         gated and summed while its tensors are still in cache; the same function as the whole-batch path."""
-        blocks = [slice(start, start + EDGE_BLOCK) for start in range(0, edges.shape[0], EDGE_BLOCK)]
+        blocks = edge_blocks(edges.shape[0])
         pre = [self._pre_norm(self_part, nbr_part, edge_index[:, block], edges[block]) for block in blocks]
         total = torch.stack([x.sum(0) for x in pre]).sum(0)
         squares = torch.stack([(x * x).sum(0) for x in pre]).sum(0)
@@ -163,8 +167,8 @@ class GatedConv(nn.Module):
         scale = self.bn1.weight * torch.rsqrt(var + self.bn1.eps)
         shift = self.bn1.bias - mean * scale
         summed = self_part.new_zeros((n_atoms, self.atom_fea_len))
-        for x, block in zip(pre, blocks):
-            summed = summed.index_add(0, edge_index[0, block], self._gate(torch.addcmul(shift, x, scale)))
+        for x, block in zip(pre, blocks):  # in place, as scatter_sum: no copy of the sum per block
+            summed.index_add_(0, edge_index[0, block], self._gate(torch.addcmul(shift, x, scale)))
         return summed
 
 

@@ -65,6 +65,14 @@ def ensure_folder(folder: Path) -> None:
         raise InputError(folder, f"cannot create this folder ({exc.strerror})") from None
 
 
+def output_folder(path: PathLike, option: str, what: str) -> Path:
+    """Before any work: an output folder's name is not that of an existing file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(path, f"is a file; {option} takes {what}")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds. A symbolic
@@ -202,8 +210,8 @@ def write_table_metadata(path: PathLike, metadata: dict) -> Path:
 
 def lock_file(path: Path, busy: str, subject: Path | None = None) -> Any:
     """`path` opened and locked (an advisory lock, released by the system if the process dies); while
-    another process holds it, one error naming `subject` (default: the lock's folder): `busy` and who holds it. Retried if its owner removed the file
-    meanwhile (another inode). The caller removes the file, then closes the handle."""
+    another process holds it, one error naming `subject` (default: the lock's folder): `busy` and who holds
+    it. Retried if its owner removed the file meanwhile (another inode). The caller removes the file, then closes the handle."""
     import fcntl
     import socket
     import time
@@ -309,26 +317,27 @@ class ChunkedCsv:
             self.partial.unlink(missing_ok=True)
             metadata_path(self.partial).unlink(missing_ok=True)
 
-    def _differences(self, source: Path) -> list[str]:
+    def _mismatch(self, source: Path) -> str | None:
+        """Why the rows in `source` are another run's, in words (None: they are this run's)."""
         import json
 
         try:
             theirs = json.loads(metadata_path(source).read_text())["fingerprint"]
         except (OSError, ValueError, KeyError, TypeError):
-            return [f"no readable {metadata_path(source).name} says what made it"]
+            return f"no readable {metadata_path(source).name} says what made it"
         ours = self.metadata["fingerprint"]
-        return [FINGERPRINT_FIELDS[k] for k in FINGERPRINT_FIELDS if k in ours and theirs.get(k) != ours[k]]
+        differences = [FINGERPRINT_FIELDS[k] for k in FINGERPRINT_FIELDS if k in ours and theirs.get(k) != ours[k]]
+        with open(source, newline="") as handle:
+            if handle.readline().rstrip("\n") != self.header and "columns" not in differences:
+                differences.append("columns")
+        return "different " + ", ".join(differences) if differences else None
 
     def _written(self, source: Path) -> set[str]:
         import csv
 
-        differences = self._differences(source)
-        with open(source, newline="") as handle:
-            if handle.readline().rstrip("\n") != self.header and "columns" not in differences:
-                differences.append("columns")
-        if differences:
-            what = differences[0] if differences[0].startswith("no readable") else "different " + ", ".join(differences)
-            raise InputError(source, f"holds rows of another run ({what}); they are "
+        mismatch = self._mismatch(source)
+        if mismatch:
+            raise InputError(source, f"holds rows of another run ({mismatch}); they are "
                              "never mixed: remove it (and its -metadata.json) to start over, or choose another --out")
         _drop_cut_line(source)
         with open(source, newline="") as handle:  # row by row: a long run's file is never held whole

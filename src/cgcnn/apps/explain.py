@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..config import PathLike
 from ..errors import InputError
@@ -21,7 +20,7 @@ from ..graphs.elements import require_elements
 from ..graphs.graph import CrystalGraph, build_graph
 from ..io.crystal import Crystal, load_crystal
 from ..io.inputs import collect_structures
-from ..io.write import output_file, table_metadata, write_csv, write_table_metadata
+from ..io.write import output_file, output_folder, table_metadata, write_csv, write_table_metadata
 from ..model import CrystalGraphConvNet
 from ..model.calibration import interval as calibrated_interval
 from .explain_views import crystal_record, write_page, write_pngs
@@ -73,8 +72,8 @@ def explain_files(model_path: PathLike, inputs: Sequence[PathLike], out_path: Pa
     html = output_file(html, read, "--html") if html is not None else None
     if html is not None and html.resolve() == out_path.resolve():
         raise InputError(html, "is also --out: the page would overwrite the sites CSV (nothing was written)")
-    if png is not None and Path(png).exists() and not Path(png).is_dir():
-        raise InputError(png, "is a file; --png takes a folder for the pictures (nothing was written)")
+    if png is not None:
+        output_folder(png, "--png", "a folder for the pictures (nothing was written)")
     predictor = load_model(model_path, atom_init or dataset.atom_init)
     model = predictor.model
     if model.config.task != "regression":

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import PathLike
-from ..io.write import atomic_path, write_text
+from ..io.write import atomic_path, ensure_folder, write_text
 
 
 def crystal_record(crystal_id: str, elements: Sequence[str], cartesian: np.ndarray, lattice: np.ndarray,
@@ -81,7 +81,7 @@ def write_pngs(folder: PathLike, records: list[dict], target: str, unit: str | N
     from matplotlib.colors import LinearSegmentedColormap, Normalize
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)
     scale = page_scale(records)
     cmap = LinearSegmentedColormap.from_list("contribution", [(0, 0, 1), (1, 1, 1), (1, 0, 0)])
     written: list[Path] = []

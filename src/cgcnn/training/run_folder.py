@@ -14,7 +14,7 @@ import torch
 
 from ..config import ModelConfig, PathLike, TrainConfig
 from ..errors import InputError
-from ..io.write import ensure_folder, lock_file, release_lock, save_torch, write_csv
+from ..io.write import ensure_folder, lock_file, output_folder, release_lock, save_torch, write_csv
 from ..model import safe_load
 from ..model.files import BEST, CHECKPOINT, ENSEMBLE, LOCK, LOG, METRICS, RUN_FILES, SKIPPED, SPLIT, TEST_PREDICTIONS
 
@@ -55,9 +55,7 @@ def remove_stale_temporaries(run_dir: Path) -> None:
 
 def check_run_folder_path(run_dir: PathLike, inputs: Iterable[PathLike]) -> None:
     """Before any work: --out names a folder (or a new name) that is not one of the inputs."""
-    path = Path(run_dir)
-    if path.exists() and not path.is_dir():
-        raise InputError(path, "is a file; --out takes a run folder")
+    path = output_folder(run_dir, "--out", "a run folder")
     if any(path.resolve() == Path(item).resolve() for item in inputs):
         raise InputError(path, "is an input of this run (the data); --out takes a separate run folder")
 

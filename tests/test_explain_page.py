@@ -92,4 +92,6 @@ def test_a_png_folder_that_is_a_file_is_one_clear_error(tmp_path):
     (tmp_path / "pictures").write_text("not a folder")
     with pytest.raises(InputError, match="is a file; --png takes a folder"):
         explain_files("formation-energy", [table], tmp_path / "x.csv", png=tmp_path / "pictures")
+    with pytest.raises(InputError, match="is not a folder \\(a file is in the way\\)"):  # below a file
+        explain_files("formation-energy", [table], tmp_path / "x.csv", png=tmp_path / "pictures" / "a")
     assert not (tmp_path / "x.csv").exists()

@@ -66,10 +66,13 @@ def ensure_folder(folder: Path) -> None:
 
 
 def output_folder(path: PathLike, option: str, what: str) -> Path:
-    """Before any work: an output folder's name is not that of an existing file."""
+    """Before any work: an output folder's name is not that of an existing file, nor below one."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(path, f"is a file; {option} takes {what}")
+    existing = next(parent for parent in path.absolute().parents if parent.exists())
+    if not existing.is_dir():  # as output_file says of a file's folder
+        raise InputError(existing, "is not a folder (a file is in the way)")
     return path
 
 

@@ -191,8 +191,25 @@ def test_training_in_bf16_runs_and_is_recorded(tiny100, tmp_path, capsys):
 
     assert model_from_file(run / "best.pt")[2]["train_config"]["precision"] == "bf16"
     code, _, err = run_cli(["train", data, "--out", run, "--resume", "--epochs", "3", "--n-conv", "1",
-                            "--batch-size", "8", "--workers", "1", "--no-progress"], capsys)
+                            "--batch-size", "8", "--workers", "1", "--no-progress", "--precision", "fp32"], capsys)
     assert code == 2 and "precision: 'bf16' in the saved run, 'fp32' now" in err
+    # auto resumes in the saved run's precision on any machine
+    code, _, err = run_cli(["train", data, "--out", run, "--resume", "--epochs", "3", "--n-conv", "1",
+                            "--batch-size", "8", "--workers", "1", "--no-progress", "--precision", "auto"], capsys)
+    assert code == 0, err
+    assert model_from_file(run / "best.pt")[2]["train_config"]["precision"] == "bf16"
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
+    from cgcnn.training.loop import resolve_precision
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    for flags, expected in (({"avx512_bf16": True}, "bf16"), ({"amx_bf16": True}, "bf16"),
+                            ({"avx512_bf16": False, "avx2": True}, "fp32")):
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda flags=flags: flags)
+        assert resolve_precision("auto", cpu) == expected
+        assert resolve_precision("auto", gpu) == "fp32"  # not validated on GPUs
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", gpu) == "bf16"
 
 
 @pytest.mark.parametrize("optim", ["sgd", "adam", "adamw"])

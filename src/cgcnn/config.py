@@ -169,8 +169,9 @@ class TrainConfig:
     skip_bad: bool = setting(False, "leave out unusable crystals, listed with their reasons in skipped.csv, "
                              "instead of stopping")
     compile: bool = setting(False, "torch.compile the training forward/backward (faster steps after ~25 s)")
-    precision: Literal["fp32", "bf16"] = setting(
-        "fp32", "training arithmetic: bf16 runs the forward pass under bfloat16 autocast (weights stay fp32)")
+    precision: Literal["auto", "fp32", "bf16"] = setting(
+        "fp32", "training arithmetic: bf16 runs the forward pass under bfloat16 autocast (weights stay fp32); "
+        "auto: bf16 on a CPU that computes it natively (AVX512-BF16 or AMX), fp32 elsewhere (GPUs included)")
 
     def __post_init__(self) -> None:
         validate(self)

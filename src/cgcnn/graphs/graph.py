@@ -178,10 +178,11 @@ def fingerprint(graph: CrystalGraph, nearest: int = 4) -> str:
 
     z, centre, d = graph.atomic_numbers.numpy(), graph.edge_index[0].numpy(), graph.distances.numpy()
     order = np.lexsort((d, centre))
-    starts = np.searchsorted(centre[order], np.arange(len(z)))
-    stops = np.append(starts[1:], len(order))
-    sites = Counter((int(z[k]), tuple(np.round(d[order[a:min(b, a + nearest)]], 2).tolist()))
-                    for k, (a, b) in enumerate(zip(starts, stops)))
+    centre, d = centre[order], d[order]
+    near = np.arange(len(centre)) - np.searchsorted(centre, np.arange(len(z)))[centre] < nearest
+    # rounded and listed once for all sites (per-site numpy calls cost more than the sums)
+    rounded, bounds = np.round(d[near], 2).tolist(), np.searchsorted(centre[near], np.arange(len(z) + 1)).tolist()
+    sites = Counter((element, tuple(rounded[bounds[k] : bounds[k + 1]])) for k, element in enumerate(z.tolist()))
     common = reduce(gcd, sites.values())
     text = repr(sorted((site, n // common) for site, n in sites.items()))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

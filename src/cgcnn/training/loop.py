@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from ..model import CrystalGraphConvNet
 from ..model import distributed
 from .finetune import parameter_groups
 
+log = logging.getLogger(__name__)
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -131,6 +133,20 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.
 
 def init_seed(cfg: TrainConfig) -> int:
     return cfg.seed if cfg.init_seed is None else cfg.init_seed
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """`auto`: bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16; measured as accurate as
+    fp32 on the full recipes, docs/RESULTS.md), fp32 elsewhere; `fp32` and `bf16` as given."""
+    if name != "auto":
+        return name
+    capabilities = torch.cpu.get_capabilities() if device.type == "cpu" else {}
+    native = [flag for flag in ("avx512_bf16", "amx_bf16") if capabilities.get(flag)]
+    precision = "bf16" if native else "fp32"
+    log.info("training arithmetic: %s (%s)", precision,
+             f"the CPU computes bf16 natively: {', '.join(native)}" if native else
+             f"no native bf16 on this {device.type}")
+    return precision
 
 
 def resolve_device(name: str) -> torch.device:

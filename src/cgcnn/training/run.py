@@ -9,7 +9,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +19,14 @@ from tqdm.auto import tqdm
 from ..config import ModelConfig, PathLike, TrainConfig
 from ..io.datasets import CrystalDataset
 from ..io.write import write_skipped, write_text
-from ..model import model_from_file, save_model
+from ..model import model_from_file, safe_load, save_model
 from ..model import distributed
 from .loop import (LossFunction, evaluate, init_seed, loss_function, make_optimizer, make_scheduler,
-                   resolve_device, selection_score, train_epoch)
+                   resolve_device, resolve_precision, selection_score, train_epoch)
 from .metrics import metrics_for
 from .prepare import Run, batches, prepare
 from .report import run_domain, training_set, validation_calibration, write_test_report
-from .run_folder import (BEST, LOG, SKIPPED, SPLIT, check_run_folder, remove_stale_temporaries,
+from .run_folder import (BEST, CHECKPOINT, LOG, SKIPPED, SPLIT, check_run_folder, remove_stale_temporaries,
                          restore_checkpoint, run_folder_lock, save_checkpoint, write_log)
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def fit(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, el
     """Train one model on `dataset`, writing everything to `run_dir`; returns the test report."""
     run_dir = Path(run_dir)
     context = distributed.start(cfg.device)
+    cfg = replace(cfg, precision=_precision(cfg, run_dir, resume))
     progress = progress and context.main
     try:
         with run_folder_lock(run_dir) if context.main else contextlib.nullcontext():
@@ -45,6 +46,16 @@ def fit(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, el
             return _train_loop(run, context, run.model.config, cfg, resume, progress)
     finally:
         distributed.stop(context)
+
+
+def _precision(cfg: TrainConfig, run_dir: Path, resume: bool) -> str:
+    """The arithmetic this run trains in, resolved before anything is saved or compared so the run records
+    what it ran: `auto` resumes in the saved run's precision, else it is chosen for this machine."""
+    if resume and cfg.precision == "auto" and (run_dir / CHECKPOINT).is_file():
+        saved = safe_load(run_dir / CHECKPOINT).get("train_config", {}).get("precision", "fp32")
+        if saved in ("fp32", "bf16"):
+            return saved
+    return resolve_precision(cfg.precision, resolve_device(cfg.device))
 
 
 def _prepare_in_turn(context: distributed.Context, *args) -> Run:

@@ -133,3 +133,47 @@ def test_vasp_folders_get_their_paths_as_ids_and_are_searched_recursively(tmp_pa
                               "p.csv", "."], capsys)
     assert code == 0, err
     assert [r["id"] for r in read_predictions(tmp_path / "p.csv")] == ["a/POSCAR", "b/POSCAR", "b/relaxed/POSCAR"]
+
+
+def _pymatgen_arrays(path):
+    import warnings
+
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        structure = Structure.from_file(str(path))
+    return structure.lattice.matrix, structure.cart_coords, np.array(structure.atomic_numbers)
+
+
+def test_the_fast_cif_reader_places_atoms_as_pymatgen_does_bit_for_bit(tiny100, tmp_path):
+    """gemmi's reading, without pymatgen, gives pymatgen's cell, positions and site order exactly; a noble
+    gas (no electronegativity) takes pymatgen's own ordering."""
+    from cgcnn.io.cif import read_cif_arrays
+
+    structure = read_cif(tiny100 / "0.cif")
+    structure.replace(0, "Ar")  # no electronegativity in pymatgen
+    structure.to(filename=str(tmp_path / "with-argon.cif"))
+    for path in [*sorted(tiny100.glob("*.cif")), tmp_path / "with-argon.cif"]:
+        fast = read_cif_arrays(path)
+        assert fast is not None, path
+        for mine, theirs in zip(fast, _pymatgen_arrays(path)):
+            assert np.array_equal(mine, theirs), path
+
+
+def test_the_tables_that_stand_in_for_pymatgen_are_pymatgens():
+    import warnings
+
+    from pymatgen.core import Element, Lattice
+
+    from cgcnn.io.cif import ELECTRONEGATIVITY, lattice_from_parameters
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = np.array([Element.from_Z(z).X for z in range(1, 119)])
+    assert np.array_equal(ELECTRONEGATIVITY, theirs, equal_nan=True)
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        lengths, angles = rng.uniform(1, 30, 3), rng.uniform(40, 140, 3)
+        assert np.array_equal(lattice_from_parameters(*lengths, *angles),
+                              Lattice.from_parameters(*lengths, *angles).matrix)

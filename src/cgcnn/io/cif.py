@@ -9,7 +9,6 @@ of a dataset.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 
+NAN = float("nan")
 CELL_TAGS = [f"_cell_length_{x}" for x in "abc"] + [f"_cell_angle_{x}" for x in ("alpha", "beta", "gamma")]
 
 
@@ -87,9 +87,9 @@ def read_cif_blocks(path: Path) -> list:
 
 def read_cif_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(lattice rows, Cartesian positions, atomic numbers) of a P1 CIF with full occupancies, read by gemmi
-    exactly as pymatgen would place them; None where pymatgen must decide."""
+    exactly as pymatgen would place them; None where pymatgen must decide. pymatgen itself is not imported
+    here (a fifth of a second per process): its cell matrix and site order are reproduced below."""
     import gemmi
-    from pymatgen.core import Lattice
 
     try:
         document = gemmi.cif.read(str(path))
@@ -105,76 +105,82 @@ def read_cif_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
         small = gemmi.make_small_structure_from_block(document[0])
     except Exception:  # let pymatgen produce the user-facing error
         return None
-    empty = [s.label for s in small.sites if s.occ <= 0]
+    sites = small.sites
+    empty = [s.label for s in sites if s.occ <= 0]
     if empty:  # pymatgen would drop the site silently: a different crystal than the file describes
         raise InputError(path, f"site {empty[0]!r} has occupancy 0: CGCNN needs every "
                          "listed site occupied (remove the site, or order the structure)")
-    if len(small.sites) == 0 or list(small.symops) not in ([], ["x, y, z"]):  # symmetry: pymatgen expands it
-        return None
-    sites = small.sites
-    if any(s.occ != 1.0 or s.element.atomic_number < 1 for s in sites):
-        return None
-    cell = small.cell
-    lattice = Lattice.from_parameters(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma)
-    frac = np.array([[s.fract.x, s.fract.y, s.fract.z] for s in sites], dtype=float)
-    if not np.isfinite(frac).all() or not np.isfinite(lattice.matrix).all() or lattice.volume < 1e-3:
+    if len(sites) == 0 or list(small.symops) not in ([], ["x, y, z"]):  # symmetry: pymatgen expands it
         return None
     numbers = np.array([s.element.atomic_number for s in sites])
+    if any(s.occ != 1.0 for s in sites) or (numbers < 1).any() or (numbers > len(ELECTRONEGATIVITY)).any():
+        return None
+    cell = small.cell
+    lattice = lattice_from_parameters(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma)
+    frac = np.array([s.fract.tolist() for s in sites], dtype=float)
+    if not (np.isfinite(frac).all() and np.isfinite(lattice).all()) or abs(np.linalg.det(lattice)) < 1e-3:
+        return None
     order = _pymatgen_site_order(numbers)
     frac, numbers = _as_pymatgen_reads(frac[order]), numbers[order]
-    cart = np.array([np.dot(f, lattice.matrix) for f in frac]).reshape(-1, 3)
-    return lattice.matrix, cart, numbers
+    cart = np.array([np.dot(f, lattice) for f in frac]).reshape(-1, 3)  # row by row, as pymatgen's sites
+    return lattice, cart, numbers
 
 
-@functools.lru_cache(maxsize=None)
-def _composition(z: int):
+def lattice_from_parameters(a: float, b: float, c: float, alpha: float, beta: float, gamma: float) -> np.ndarray:
+    """The cell matrix pymatgen's `Lattice.from_parameters` builds, by the same operations (so the same bits;
+    test_structures compares them): c along z, a in the xz plane."""
+    cos_alpha, cos_beta, cos_gamma = np.cos(np.radians([alpha, beta, gamma]))
+    sin_alpha, sin_beta, sin_gamma = np.sin(np.radians([alpha, beta, gamma]))
+    gamma_star = np.arccos(np.clip((cos_alpha * cos_beta - cos_gamma) / (sin_alpha * sin_beta), -1, 1))
+    return np.array([[a * sin_beta, 0.0, a * cos_beta],
+                     [-b * sin_alpha * np.cos(gamma_star), b * sin_alpha * np.sin(gamma_star), b * cos_alpha],
+                     [0.0, 0.0, float(c)]], dtype=np.float64)
+
+
+# pymatgen's Pauling electronegativities (Element.X) by atomic number from 1; NaN where it has none (the
+# noble gases but Kr and Xe, and Z > 103). test_structures compares the table with pymatgen's
+ELECTRONEGATIVITY = np.array([
+    2.2, NAN, 0.98, 1.57, 2.04, 2.55, 3.04, 3.44, 3.98, NAN, 0.93, 1.31, 1.61, 1.9, 2.19, 2.58, 3.16, NAN, 0.82, 1,
+    1.36, 1.54, 1.63, 1.66, 1.55, 1.83, 1.88, 1.91, 1.9, 1.65, 1.81, 2.01, 2.18, 2.55, 2.96, 3, 0.82, 0.95, 1.22,
+    1.33, 1.6, 2.16, 1.9, 2.2, 2.28, 2.2, 1.93, 1.69, 1.78, 1.96, 2.05, 2.1, 2.66, 2.6, 0.79, 0.89, 1.1, 1.12,
+    1.13, 1.14, 1.13, 1.17, 1.2, 1.2, 1.1, 1.22, 1.23, 1.24, 1.25, 1.1, 1.27, 1.3, 1.5, 2.36, 1.9, 2.2, 2.2, 2.28,
+    2.54, 2, 1.62, 2.33, 2.02, 2, 2.2, 2.2, 0.7, 0.9, 1.1, 1.3, 1.5, 1.38, 1.36, 1.28, 1.3, 1.3, 1.3, 1.3, 1.3,
+    1.3, 1.3, 1.3, 1.3] + [NAN] * 15)
+
+
+def _pymatgen_site_order(numbers: np.ndarray) -> list:
+    """The order pymatgen's CIF parser gives: a stable sort by composition, then `get_sorted_structure`
+    (a stable sort by electronegativity, then symbol). With every electronegativity known, the second sort
+    decides all but same-element ties, which both sorts leave in file order, so one sort on (X, symbol) is
+    the same. Without (a noble gas; rare), pymatgen's own comparisons decide."""
+    import gemmi
+
+    keys = {z: (float(ELECTRONEGATIVITY[z - 1]), gemmi.Element(z).name) for z in set(numbers.tolist())}
+    if all(np.isfinite(x) for x, _ in keys.values()):
+        return sorted(range(len(numbers)), key=lambda k: keys[int(numbers[k])])
+    import warnings
+
     from pymatgen.core import Composition, Element
 
-    return Composition({Element.from_Z(z): 1})
+    compositions = {z: Composition({Element.from_Z(z): 1}) for z in keys}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no Pauling electronegativity": NaN, as pymatgen compares it
+        order = sorted(range(len(numbers)), key=lambda k: compositions[int(numbers[k])])
+    return sorted(order, key=lambda k: _SiteKey(*keys[int(numbers[k])]))
 
 
 class _SiteKey:
-    """pymatgen's Site.__lt__: electronegativity first, then the species symbol."""
+    """pymatgen's Site.__lt__ (NaN electronegativities compare as it compares them)."""
 
-    def __init__(self, z):
-        self.x, self.symbol = _electronegativity(int(z)), _symbol(int(z))
+    def __init__(self, x: float, symbol: str):
+        self.x, self.symbol = x, symbol
 
-    def __lt__(self, other):
+    def __lt__(self, other: "_SiteKey") -> bool:
         if self.x < other.x:
             return True
         if self.x > other.x:
             return False
         return self.symbol < other.symbol
-
-
-@functools.lru_cache(maxsize=None)
-def _electronegativity(z: int) -> float:
-    import warnings
-
-    from pymatgen.core import Element
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # noble gases: NaN, as pymatgen uses it
-        return Element.from_Z(z).X
-
-
-def _pymatgen_site_order(numbers) -> list:
-    """The order pymatgen's CIF parser gives: a stable sort by composition, then `get_sorted_structure`
-    (a stable sort by Site.__lt__). Most files are already in that order."""
-    keys = {int(z): (_electronegativity(int(z)), _symbol(int(z))) for z in set(numbers.tolist())}
-    if all(np.isfinite(x) for x, _ in keys.values()):
-        # with finite electronegativities the second sort decides all but same-element ties, which
-        # both sorts leave in file order: one sort on (X, symbol) is the same
-        return sorted(range(len(numbers)), key=lambda k: keys[int(numbers[k])])
-    order = sorted(range(len(numbers)), key=lambda k: _composition(int(numbers[k])))
-    return sorted(order, key=lambda k: _SiteKey(numbers[k]))
-
-
-@functools.lru_cache(maxsize=None)
-def _symbol(z: int) -> str:
-    from pymatgen.core import Element
-
-    return Element.from_Z(z).symbol
 
 
 def _as_pymatgen_reads(frac: np.ndarray) -> np.ndarray:

@@ -71,6 +71,24 @@ def test_featurize_command(dataset, tmp_path, capsys):
     assert (tmp_path / "c").glob("graphs-*.cgs")
 
 
+def test_featurize_forks_its_workers_without_torch_and_stores_the_same_bytes(dataset, tmp_path):
+    """`cgcnn featurize` never imports torch, so its workers are forked (no fresh interpreter to start);
+    its store is byte for byte the one a single in-process worker builds."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from cgcnn.graphs.featurize import worker_context; "
+             "print(worker_context().get_start_method(), 'torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.split() == \
+        ["fork", "False"]
+    done = subprocess.run([sys.executable, "-m", "cgcnn", "--no-progress", "featurize", str(tmp_path / "data"),
+                           "--workers", "2", "--cache-dir", str(tmp_path / "forked")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    single = graph_store(dataset, GraphConfig(), tmp_path / "single", workers=1, progress=False)
+    (forked,) = (tmp_path / "forked").glob("graphs-*.cgs")
+    assert forked.read_bytes() == single.path.read_bytes()
+
+
 def test_batches_respect_the_atom_cap():
     n_atoms = np.array([5, 40, 7, 300, 2, 2, 9, 60])
     batches = list(CappedBatches(n_atoms, batch_size=3, max_atoms=64))

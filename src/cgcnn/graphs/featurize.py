@@ -6,6 +6,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -56,12 +57,19 @@ def iter_graph_arrays(items: Sequence, sources: Sequence[str], params: GraphConf
     if workers <= 1 or len(items) < 64:
         yield from _checked(map(_graph_arrays, jobs), bar, skip_bad)
         return
-    # forkserver: forking a process that already runs OpenMP threads can hang; numpy arrays travel more
-    # cheaply than tensors (no shared-memory handles)
+    with worker_context().Pool(workers) as pool:  # numpy arrays travel more cheaply than tensors
+        yield from _checked(_windowed(pool, jobs, len(items)), bar, skip_bad)
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How graph workers start: forked where torch is not loaded (`cgcnn featurize`: a fork costs
+    milliseconds where a fresh interpreter costs ~0.3 s of imports); else from a fork server, since forking
+    a process that already runs torch's OpenMP threads can hang."""
+    if "torch" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["cgcnn.graphs.featurize"])  # workers start with the libraries imported
-    with context.Pool(workers) as pool:
-        yield from _checked(_windowed(pool, jobs, len(items)), bar, skip_bad)
+    return context
 
 
 def _windowed(pool, jobs, n, window=WINDOW):

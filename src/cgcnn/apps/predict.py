@@ -52,6 +52,9 @@ class Predictor:
         self.record = TrainingRecord(self.metadata)  # domain, calibration, training crystals
         self.device = device
         self.params = self.model.config.graph
+        # members with the same settings expand a batch's distances alike: once for all of them
+        self._shared_expansion = all(torch.equal(m.expansion.centers, self.model.expansion.centers)
+                                     and m.expansion.width == self.model.expansion.width for m in self.models)
         # a band gap cannot be negative: the regression's small negative values are clipped at 0
         self.non_negative = [not self.is_classifier and bool(BAND_GAP.search(name)) for name in self.target_names]
 
@@ -135,8 +138,9 @@ class Predictor:
         vectors = []
         for batch in loader(GraphDataset(graphs), batch_size, n_atoms=n_atoms, max_atoms=max_atoms):
             batch = batch.to(self.device)
+            edges = self.model.expansion(batch.distances) if self._shared_expansion else None
             for k, (outputs, model) in enumerate(zip(per_member, self.models)):
-                raw, crystals = model.forward_with_vectors(batch)
+                raw, crystals = model.forward_with_vectors(batch, edges)
                 outputs.append(model.unscale(raw).cpu())
                 if k == 0:
                     vectors.append(crystals.cpu())

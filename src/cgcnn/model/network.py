@@ -65,10 +65,11 @@ class CrystalGraphConvNet(nn.Module):
             getattr(self, name).eval()
         return self
 
-    def atom_features(self, batch: GraphBatch) -> torch.Tensor:
-        """Atom vectors after the last convolution, (N, atom_fea_len)."""
+    def atom_features(self, batch: GraphBatch, edges: torch.Tensor | None = None) -> torch.Tensor:
+        """Atom vectors after the last convolution, (N, atom_fea_len). `edges`: the batch's distances
+        already expanded (the members of an ensemble share one expansion), else computed here."""
         atoms = self.embedding(self.element_features.index_select(0, batch.atomic_numbers))
-        edges = self.expansion(batch.distances)
+        edges = self.expansion(batch.distances) if edges is None else edges
         for conv in self.convs:
             atoms = conv(atoms, batch.edge_index, edges)
         return atoms
@@ -85,10 +86,11 @@ class CrystalGraphConvNet(nn.Module):
         """Scaled regression outputs (B, n_targets) or class logits (B, n_classes)."""
         return self.forward_with_vectors(batch)[0]
 
-    def forward_with_vectors(self, batch: GraphBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_with_vectors(self, batch: GraphBatch,
+                             edges: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(outputs as `forward`, crystal vectors (B, atom_fea_len)): the mean of each crystal's atom vectors
-        after the last convolution, which feeds the head under full pooling."""
-        atoms = self.atom_features(batch)
+        after the last convolution, which feeds the head under full pooling. `edges` as in atom_features."""
+        atoms = self.atom_features(batch, edges)
         counts = torch.bincount(batch.crystal_index, minlength=batch.n_crystals).clamp(min=1)
         crystals = scatter_sum(atoms, batch.crystal_index, batch.n_crystals) / counts[:, None]
         if self.config.pooling == "linear":

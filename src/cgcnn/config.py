@@ -20,6 +20,7 @@ __version__ = "0.1.0"  # the package's; pyproject.toml names the same (tests/tes
 
 
 PathLike = Union[str, os.PathLike]  # a file or folder, as text or a Path
+Precision = Literal["auto", "fp32", "bf16"]  # training arithmetic (auto: chosen for the machine)
 C = TypeVar("C")
 
 
@@ -169,7 +170,7 @@ class TrainConfig:
     skip_bad: bool = setting(False, "leave out unusable crystals, listed with their reasons in skipped.csv, "
                              "instead of stopping")
     compile: bool = setting(False, "torch.compile the training forward/backward (faster steps after ~25 s)")
-    precision: Literal["auto", "fp32", "bf16"] = setting(
+    precision: Precision = setting(
         "fp32", "training arithmetic: bf16 runs the forward pass under bfloat16 autocast (weights stay fp32); "
         "auto: bf16 on a CPU that computes it natively (AVX512-BF16 or AMX), fp32 elsewhere (GPUs included)")
 

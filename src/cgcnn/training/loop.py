@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig
+from ..config import Precision, TrainConfig
 from ..errors import CgcnnError
 from ..model import CrystalGraphConvNet
 from ..model import distributed
@@ -135,14 +135,14 @@ def init_seed(cfg: TrainConfig) -> int:
     return cfg.seed if cfg.init_seed is None else cfg.init_seed
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
+def resolve_precision(name: Precision, device: torch.device) -> Precision:
     """`auto`: bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16; measured as accurate as
     fp32 on the full recipes, docs/RESULTS.md), fp32 elsewhere; `fp32` and `bf16` as given."""
     if name != "auto":
         return name
     capabilities = torch.cpu.get_capabilities() if device.type == "cpu" else {}
     native = [flag for flag in ("avx512_bf16", "amx_bf16") if capabilities.get(flag)]
-    precision = "bf16" if native else "fp32"
+    precision: Precision = "bf16" if native else "fp32"
     log.info("training arithmetic: %s (%s)", precision,
              f"the CPU computes bf16 natively: {', '.join(native)}" if native else
              f"no native bf16 on this {device.type}")

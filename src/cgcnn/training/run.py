@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import ModelConfig, PathLike, TrainConfig
+from ..config import ModelConfig, PathLike, Precision, TrainConfig
 from ..io.datasets import CrystalDataset
 from ..io.write import write_skipped, write_text
 from ..model import model_from_file, safe_load, save_model
@@ -48,12 +48,12 @@ def fit(dataset: CrystalDataset, model_config: ModelConfig, cfg: TrainConfig, el
         distributed.stop(context)
 
 
-def _precision(cfg: TrainConfig, run_dir: Path, resume: bool) -> str:
+def _precision(cfg: TrainConfig, run_dir: Path, resume: bool) -> Precision:
     """The arithmetic this run trains in, resolved before anything is saved or compared so the run records
     what it ran: `auto` resumes in the saved run's precision, else it is chosen for this machine."""
     if resume and cfg.precision == "auto" and (run_dir / CHECKPOINT).is_file():
         saved = safe_load(run_dir / CHECKPOINT).get("train_config", {}).get("precision", "fp32")
-        if saved in ("fp32", "bf16"):
+        if saved == "fp32" or saved == "bf16":  # the comparisons narrow the type
             return saved
     return resolve_precision(cfg.precision, resolve_device(cfg.device))
 

@@ -171,7 +171,7 @@ class TrainConfig:
                              "instead of stopping")
     compile: bool = setting(False, "torch.compile the training forward/backward (faster steps after ~25 s)")
     precision: Precision = setting(
-        "fp32", "training arithmetic: bf16 runs the forward pass under bfloat16 autocast (weights stay fp32); "
+        "auto", "training arithmetic: bf16 runs the forward pass under bfloat16 autocast (weights stay fp32); "
         "auto: bf16 on a CPU that computes it natively (AVX512-BF16 or AMX), fp32 elsewhere (GPUs included)")
 
     def __post_init__(self) -> None:

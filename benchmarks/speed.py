@@ -28,6 +28,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -277,7 +278,7 @@ def run_command(argv: list, crystals: int, work: Path) -> dict:
     folder: wall time and the peak memory of its process tree."""
     cache, out = work / "command-cache", work / "command-out"
     for folder in (cache, out):
-        subprocess.run(["rm", "-rf", str(folder)], check=True)
+        shutil.rmtree(folder, ignore_errors=True)
     out.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env["CGCNN_CACHE_DIR"] = str(cache)

@@ -135,21 +135,11 @@ def test_vasp_folders_get_their_paths_as_ids_and_are_searched_recursively(tmp_pa
     assert [r["id"] for r in read_predictions(tmp_path / "p.csv")] == ["a/POSCAR", "b/POSCAR", "b/relaxed/POSCAR"]
 
 
-def _pymatgen_arrays(path):
-    import warnings
-
-    from pymatgen.core import Structure
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        structure = Structure.from_file(str(path))
-    return structure.lattice.matrix, structure.cart_coords, np.array(structure.atomic_numbers)
-
-
 def test_the_fast_cif_reader_places_atoms_as_pymatgen_does_bit_for_bit(tiny100, tmp_path):
     """gemmi's reading, without pymatgen, gives pymatgen's cell, positions and site order exactly; a noble
     gas (no electronegativity) takes pymatgen's own ordering."""
     from cgcnn.io.cif import read_cif_arrays
+    from cgcnn.io.crystal import Crystal
 
     structure = read_cif(tiny100 / "0.cif")
     structure.replace(0, "Ar")  # no electronegativity in pymatgen
@@ -157,8 +147,9 @@ def test_the_fast_cif_reader_places_atoms_as_pymatgen_does_bit_for_bit(tiny100, 
     for path in [*sorted(tiny100.glob("*.cif")), tmp_path / "with-argon.cif"]:
         fast = read_cif_arrays(path)
         assert fast is not None, path
-        for mine, theirs in zip(fast, _pymatgen_arrays(path)):
-            assert np.array_equal(mine, theirs), path
+        theirs = Crystal.from_structure(read_cif(path))
+        for mine, reference in zip(fast, (theirs.lattice, theirs.cart_coords, theirs.atomic_numbers)):
+            assert np.array_equal(mine, reference), path
 
 
 def test_the_tables_that_stand_in_for_pymatgen_are_pymatgens():

@@ -129,8 +129,8 @@ def read_cif_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
 def lattice_from_parameters(a: float, b: float, c: float, alpha: float, beta: float, gamma: float) -> np.ndarray:
     """The cell matrix pymatgen's `Lattice.from_parameters` builds, by the same operations (so the same bits;
     test_structures compares them): c along z, a in the xz plane."""
-    cos_alpha, cos_beta, cos_gamma = np.cos(np.radians([alpha, beta, gamma]))
-    sin_alpha, sin_beta, sin_gamma = np.sin(np.radians([alpha, beta, gamma]))
+    angles = np.radians([alpha, beta, gamma])
+    (cos_alpha, cos_beta, cos_gamma), (sin_alpha, sin_beta, sin_gamma) = np.cos(angles), np.sin(angles)
     gamma_star = np.arccos(np.clip((cos_alpha * cos_beta - cos_gamma) / (sin_alpha * sin_beta), -1, 1))
     return np.array([[a * sin_beta, 0.0, a * cos_beta],
                      [-b * sin_alpha * np.cos(gamma_star), b * sin_alpha * np.sin(gamma_star), b * cos_alpha],

@@ -161,6 +161,16 @@ def variant_results() -> dict:
     return found
 
 
+def median_baseline(name: str, size: int | None) -> dict[str, float]:
+    """Validation and test MAE of predicting the training labels' median for every crystal: the figure a
+    model must beat to have learnt anything (most energies above the hull are exactly 0)."""
+    spec = PROPERTIES[name]
+    split = json.loads(point_split(spec["table"], size)[0].read_text())
+    label = targets(spec["table"], spec["target"])
+    middle = statistics.median(label[i] for i in split["train"])
+    return {part: statistics.fmean(abs(label[i] - middle) for i in split[part]) for part in ("val", "test")}
+
+
 def variant_lines(found: dict) -> list[str]:
     unit = PROPERTIES[VARIANT_POINT[0]]["unit"]
     base = found.get("scratch")
@@ -170,17 +180,56 @@ def variant_lines(found: dict) -> list[str]:
         gain = (f"{(1 - statistics.median(r['test']) / statistics.median(base['test'])) * 100:+.0f} %"
                 if base and method != "scratch" else "")
         lines.append(f"| {method} | {_cell(r['val'])} | {_cell(r['test'])} | {gain} |")
+    trivial = median_baseline(*VARIANT_POINT)
+    gain = f"{(1 - trivial['test'] / statistics.median(base['test'])) * 100:+.0f} %" if base else ""
+    lines.append(f"| no model: the training median for every crystal | {trivial['val']:.3g} | {trivial['test']:.3g} "
+                 f"| {gain} |")
+    return lines
+
+
+def size_results(variants: dict) -> list[dict]:
+    """At VARIANT_POINT's property, seed 0 of both arms at every training size run (at VARIANT_POINT's size,
+    seed 0 of `variants`), beside the training median."""
+    name, arms = VARIANT_POINT[0], ("scratch", "fine-tuned")
+    rows = []
+    for size in (VARIANT_POINT[1], 1000, None):
+        n = point_split(PROPERTIES[name]["table"], size)[1]
+        folders = {m: RUNS / name / f"{m}-{n}-seed0" for m in arms}
+        if all((f / "test_metrics.json").is_file() for f in folders.values()):
+            found = {m: {"val": val_mae(f), "test": test_mae(f)} for m, f in folders.items()}
+        elif n == VARIANT_POINT[1] and all(m in variants for m in arms):
+            found = {m: {"val": variants[m]["val"][0], "test": variants[m]["test"][0]} for m in arms}
+        else:
+            continue
+        rows.append({"n_train": n, **found, "training median": median_baseline(name, size)})
+    return rows
+
+
+def size_lines(rows: list[dict]) -> list[str]:
+    unit = PROPERTIES[VARIANT_POINT[0]]["unit"]
+    lines = [f"| N train | validation MAE ({unit}): scratch / fine-tuned / training median | "
+             "test MAE: scratch / fine-tuned / training median | fine-tuned vs scratch, test |", "|---:|---|---|---:|"]
+    for r in rows:
+        arms = [r["scratch"], r["fine-tuned"], r["training median"]]
+        val, test = (" / ".join(format(a[part], ".3g") for a in arms) for part in ("val", "test"))
+        gain = (1 - r["fine-tuned"]["test"] / r["scratch"]["test"]) * 100
+        lines.append(f"| {r['n_train']} | {val} | {test} | {gain:+.0f} % |")
     return lines
 
 
 def variants_report() -> None:
     """Record the fine-tuning variants at VARIANT_POINT and rewrite their section of docs/TRANSFER.md."""
-    found = variant_results()
     recorded = json.loads(RESULTS.read_text())
+    # methods recorded earlier whose run folders are gone (runs/ is not kept) stay as recorded
+    earlier = {k: v for k, v in recorded.get("fine_tuning_variants", {}).items() if isinstance(v, dict)}
+    found = {**earlier, **variant_results()}
     recorded["fine_tuning_variants"] = {"property": VARIANT_POINT[0], "n_train": VARIANT_POINT[1], **found}
+    sizes = size_results(found)
+    recorded["energy_above_hull_by_size"] = sizes
     RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")
-    DOC.write_text(replace_section(DOC.read_text(), "variants", variant_lines(found)))
-    print("\n".join(variant_lines(found)))
+    text = replace_section(DOC.read_text(), "variants", variant_lines(found))
+    DOC.write_text(replace_section(text, "hull-sizes", size_lines(sizes)))
+    print("\n".join([*variant_lines(found), "", *size_lines(sizes)]))
 
 
 def cv_report() -> None:

@@ -191,6 +191,21 @@ def gap_groups(truth: np.ndarray) -> dict:
     return groups
 
 
+def gapped_predicted_metal(predicted: np.ndarray, truth: np.ndarray, inside90: np.ndarray) -> dict:
+    """Gapped crystals predicted (nearly) metallic, below PREDICTED_METAL: their share and the 90 % coverage
+    of those and of the other gapped crystals. Metals predicted 0 eV exactly calibrate the lowest predicted
+    values to intervals of ~zero width, which a gapped crystal predicted there cannot fall into."""
+    gapped = truth > 0
+    low = gapped & (predicted < PREDICTED_METAL)
+    rest = gapped & ~low
+    return {"n_gapped": int(gapped.sum()), "share": float(low.sum() / max(gapped.sum(), 1)),
+            "coverage_0.9": float(inside90[low].mean()) if low.any() else None,
+            "coverage_0.9_other_gapped": float(inside90[rest].mean()) if rest.any() else None}
+
+
+PREDICTED_METAL = 0.1  # eV: a gapped crystal predicted below this is predicted (nearly) a metal
+
+
 def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
     """MAE ± standard error (or accuracy), coverage, widths, ood rate, the worst decile's flags and the
     mean error by ood_score bin."""
@@ -224,6 +239,8 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
             if predictor.non_negative[0]:  # band gaps: coverage of metals and of each gap range
                 result[f"coverage_{level}_by_gap"] = {
                     name: float(inside[chosen].mean()) for name, chosen in gap_groups(truth).items() if chosen.any()}
+        if predictor.non_negative[0]:
+            result["gapped_predicted_metal"] = gapped_predicted_metal(mean[:, 0], truth, inside90)
     if flagged is not None or calibration:
         worst = np.argsort(-np.abs(error))[: max(1, len(error) // 10)]
         result["worst_decile_flagged"] = float(ood[worst].mean())

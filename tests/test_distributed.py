@@ -30,8 +30,12 @@ def test_two_gloo_processes_match_one_process(tiny100, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     one, two = log_of(tmp_path / "one"), log_of(tmp_path / "two")
     assert len(one) == len(two) == 4
-    # stated tolerance: the same up to float summation order, amplified over 12 Adam steps
+    # stated tolerance: the same up to float summation order, amplified over 12 Adam steps. The training loss
+    # agrees to ~1e-5; the validation MAE of this barely trained model (3.5 → 0.77 → 0.92 → 0.73 eV/atom) is
+    # chaotic at the 0.5 % level: computing the batch-norm statistics in float64 arithmetic instead, a change
+    # of a few ulps, moved the one-process figure at epoch 3 from 0.9166 to 0.9147 and the gap between the
+    # two runs from 0.64 % to 0.31 % (measured on an AMD EPYC, torch 2.13.0)
     for a, b in zip(one, two):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
-        assert b["val_mae"] == pytest.approx(a["val_mae"], rel=5e-3)
+        assert b["val_mae"] == pytest.approx(a["val_mae"], rel=1e-2)
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())

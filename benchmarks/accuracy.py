@@ -34,7 +34,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from tasks import LC_VAL, MODELS, ROOT, SPLITS, TASKS, lc_epochs, portable, recipe_path, recorded
+from tasks import LC_VAL, MODELS, ROOT, SPLITS, TASKS, lc_epochs, options_not_in, portable, recipe_path, recorded
 
 SHARED = ROOT.parent / "shared" / "data" / "mp-cgcnn-37k.tar.gz"
 DEFAULT_WORK = Path(os.environ.get("CGCNN_BENCHMARK_WORK", "/tmp/cgcnn-accuracy"))
@@ -141,9 +141,8 @@ def command(task: str, work: Path, runs: Path, extra: list, member: int | None =
         options.update({"--ensemble": "1", "--init-seed": str(member)})
         out = out / f"member-{member}"
     options.update({"--split-file": str(SPLITS / f"{spec['table']}.json"), "--out": str(out)})
-    given = {arg for arg in extra if arg.startswith("--")}
     return [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(work / f"{spec['table']}.csv"),
-            *[part for name, value in options.items() if name not in given for part in (name, value)], *extra]
+            *options_not_in(options, extra), *extra]
 
 
 def run(task: str, work: Path, runs: Path, threads: int, extra: list, member: int | None = None) -> None:

@@ -181,6 +181,7 @@ def graphs(paths: list, workers: int, cached: Path) -> list:
 
 
 SCORE_BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)  # ood_score bins of the error-against-score curve
+PREDICTED_METAL = 0.1  # eV: a gapped crystal predicted below this is predicted (nearly) a metal
 
 
 def gap_groups(truth: np.ndarray) -> dict:
@@ -202,8 +203,6 @@ def gapped_predicted_metal(predicted: np.ndarray, truth: np.ndarray, inside90: n
             "coverage_0.9": float(inside90[low].mean()) if low.any() else None,
             "coverage_0.9_other_gapped": float(inside90[rest].mean()) if rest.any() else None}
 
-
-PREDICTED_METAL = 0.1  # eV: a gapped crystal predicted below this is predicted (nearly) a metal
 
 
 def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:

@@ -48,6 +48,13 @@ def lc_epochs(size: int) -> int:
     return max(25, min(300, round(LC_CRYSTAL_PASSES / size)))
 
 
+def options_not_in(options: dict, extra: list) -> list:
+    """`options` ({name: value}) as command-line words, less those that `extra` gives again (cgcnn refuses
+    an option given twice, so a later setting replaces a recipe's)."""
+    given = {arg for arg in extra if arg.startswith("--")}
+    return [part for name, value in options.items() if name not in given for part in (name, value)]
+
+
 def portable(text: str, work: Path | None = None) -> str:
     """A command as anyone can re-run it: the data folder as $WORK, repository paths relative."""
     if work is not None:

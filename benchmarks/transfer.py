@@ -28,6 +28,8 @@ import tarfile
 import time
 from pathlib import Path
 
+from tasks import options_not_in
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -56,8 +58,8 @@ VARIANTS = {"fine-tuned-backbone-0.1": ["--init-from", SOURCE, "--backbone-lr-sc
             "scratch-100-epochs-lr-5e-4": ["--epochs", "100", "--lr", "5e-4"],
             "fine-tuned-frozen-convs-100-epochs": ["--init-from", SOURCE, "--freeze", "convs", "--epochs", "100"]}
 # one recipe for every point (AdamW, warm-up then cosine, L1), its epochs scaled to the training size
-RECIPE = ["--optim", "adamw", "--lr", "2e-3", "--weight-decay", "1e-5", "--scheduler", "cosine",
-          "--warmup-epochs", "3", "--loss", "l1"]
+RECIPE = {"--optim": "adamw", "--lr": "2e-3", "--weight-decay": "1e-5", "--scheduler": "cosine",
+          "--warmup-epochs": "3", "--loss": "l1"}
 CRYSTAL_PASSES = 200_000  # per point: epochs = passes / size, within 50..500
 SEEDS = [0, 1, 2]  # points of up to SEEDED_UP_TO crystals are trained from three seeds (weights and shuffling;
 SEEDED_UP_TO = 300  # the split is fixed): the smallest sets vary most; larger points get seed 0 alone
@@ -208,10 +210,11 @@ def train(table_csv: Path, target: str, split: Path, out: Path, size: int, extra
     wall time are recorded in the run folder. Epochs and batch size follow the training size unless given."""
     if (out / "test_metrics.json").is_file():
         return
-    recipe = [*RECIPE, "--epochs", str(epochs or epochs_for(size)), "--batch-size", str(batch_size or batch_for(size))]
+    recipe = {**RECIPE, "--epochs": str(epochs or epochs_for(size)),
+              "--batch-size": str(batch_size or batch_for(size))}
     cmd = [sys.executable, "-m", "cgcnn", "--no-progress", "train", str(table_csv), "--structure-column",
            "structure", "--targets", target, "--split-file", str(split), "--out", str(out),
-           *_without(recipe, extra), *extra]
+           *options_not_in(recipe, extra), *extra]
     if (out / "checkpoint.pt").is_file():
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -221,14 +224,6 @@ def train(table_csv: Path, target: str, split: Path, out: Path, size: int, extra
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     (out / "benchmark_run.json").write_text(json.dumps(
         {"command": printable.replace(str(ROOT) + "/", ""), "wall_seconds": round(time.perf_counter() - start, 1)}) + "\n")
-
-
-def _without(recipe: list, extra: list) -> list:
-    """The recipe's options less those that `extra` sets again (a variant's own epochs or lr; cgcnn refuses
-    an option given twice)."""
-    given = {arg for arg in extra if arg.startswith("--")}
-    pairs = zip(recipe[::2], recipe[1::2])
-    return [part for name, value in pairs if name not in given for part in (name, value)]
 
 
 def jobs(methods: list[str], properties: list[str], sizes: list | None = None) -> list[tuple]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer import (CV_FOLDS, HERE, PROPERTIES, ROOT, RUNS, SEEDS, SOURCE, WORK, epochs_for, jobs, point_split,
-                      split_file)
+from transfer import (CV_FOLDS, HERE, PROPERTIES, ROOT, RUNS, SEEDS, SIZES, SOURCE, WORK, epochs_for, jobs,
+                      point_split, split_file)
 from tasks import MODELS
 
 RESULTS = HERE / "results" / "transfer.json"
@@ -192,7 +192,7 @@ def size_results(variants: dict) -> list[dict]:
     seed 0 of `variants`), beside the training median."""
     name, arms = VARIANT_POINT[0], ("scratch", "fine-tuned")
     rows = []
-    for size in (VARIANT_POINT[1], 1000, None):
+    for size in [s for s in SIZES if s is None or s >= VARIANT_POINT[1]]:
         n = point_split(PROPERTIES[name]["table"], size)[1]
         folders = {m: RUNS / name / f"{m}-{n}-seed0" for m in arms}
         if all((f / "test_metrics.json").is_file() for f in folders.values()):

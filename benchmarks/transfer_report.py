@@ -42,7 +42,10 @@ def embeddings(table: str) -> tuple[list[str], np.ndarray, dict[str, float]]:
 
 
 def targets(table: str, column: str) -> dict[str, float]:
-    lines = (WORK / f"{table}.csv").read_text().splitlines()
+    path = WORK / f"{table}.csv"
+    if not path.is_file():
+        raise SystemExit(f"{path}: not there; run `python benchmarks/transfer.py prepare` first")
+    lines = path.read_text().splitlines()
     at = lines[0].split(",").index(column)
     return {line.split(",")[0]: float(line.split(",")[at]) for line in lines[1:]}
 
@@ -165,8 +168,8 @@ def median_baseline(name: str, size: int | None) -> dict[str, float]:
     """Validation and test MAE of predicting the training labels' median for every crystal: the figure a
     model must beat to have learnt anything (most energies above the hull are exactly 0)."""
     spec = PROPERTIES[name]
+    label = targets(spec["table"], spec["target"])  # first: it says when the data are not prepared
     split = json.loads(point_split(spec["table"], size)[0].read_text())
-    label = targets(spec["table"], spec["target"])
     middle = statistics.median(label[i] for i in split["train"])
     return {part: statistics.fmean(abs(label[i] - middle) for i in split[part]) for part in ("val", "test")}
 
@@ -193,6 +196,7 @@ def size_results(variants: dict) -> list[dict]:
     name, arms = VARIANT_POINT[0], ("scratch", "fine-tuned")
     rows = []
     for size in [s for s in SIZES if s is None or s >= VARIANT_POINT[1]]:
+        trivial = median_baseline(name, size)  # first: it says when the data are not prepared
         n = point_split(PROPERTIES[name]["table"], size)[1]
         folders = {m: RUNS / name / f"{m}-{n}-seed0" for m in arms}
         if all((f / "test_metrics.json").is_file() for f in folders.values()):
@@ -201,7 +205,7 @@ def size_results(variants: dict) -> list[dict]:
             found = {m: {"val": variants[m]["val"][0], "test": variants[m]["test"][0]} for m in arms}
         else:
             continue
-        rows.append({"n_train": n, **found, "training median": median_baseline(name, size)})
+        rows.append({"n_train": n, **found, "training median": trivial})
     return rows
 
 

@@ -64,9 +64,12 @@ def markdown(report: dict) -> list[str]:
 
 def main() -> None:
     parser = data_arguments(__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=DEFAULT, help="shipped ensembles (accuracy task names)")
+    parser.add_argument("--models", nargs="+", choices=DEFAULT, default=DEFAULT,
+                        help="re-score only these shipped ensembles (the others' rows are kept)")
     args = parser.parse_args()
-    start, models, cache = time.perf_counter(), {}, {}
+    start, cache = time.perf_counter(), {}
+    earlier = json.loads(RESULTS.read_text())["models"] if RESULTS.is_file() else {}
+    models = {name: earlier[name] for name in DEFAULT if name not in args.models and name in earlier}
     for name in args.models:
         _, paths, truth = crystals(args.work, name)["test"]
         key = tuple(map(str, paths))
@@ -76,6 +79,7 @@ def main() -> None:
         models[name] = {"metric": "ROC-AUC" if classifier else f"MAE ({TASKS[name]['unit']})",
                         "n_test": len(truth), "by_size": scores_by_size(outputs, clip, classifier, truth)}
         print(f"{name:18} " + "  ".join(f"{v:.4f}" for v in models[name]["by_size"]), flush=True)
+    models = {name: models[name] for name in DEFAULT if name in models}  # the table's order
     report = {"models": models, "largest": max(len(r["by_size"]) for r in models.values()),
               "seconds": round(time.perf_counter() - start, 1)}
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")

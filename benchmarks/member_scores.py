@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/accuracy.py prepare
     .venv/bin/python benchmarks/member_scores.py band-gap-nonmetal runs/experiments/RUN/best.pt ...
     .venv/bin/python benchmarks/member_scores.py formation-energy runs/experiments/RUN/best.pt ...
+    .venv/bin/python benchmarks/member_scores.py --ensemble NAME band-gap-nonmetal RUN1/best.pt RUN2/best.pt ...
 
 A change to a recipe (precision, element table, epochs, ...) trains one member and must leave the spread of
 the shipped members, which differ only in seed, to mean anything. Every model given, and every member of
@@ -10,6 +11,8 @@ the shipped ensemble, is scored on the same crystals: the validation split (wher
 test split and the outside set of the shift benchmark (measured only: dielectric band gaps for
 band-gap-nonmetal, flla_2015 formation energies, all and near the hull, for formation-energy). For band
 gaps, the mean signed error outside is given as well, for all crystals and for gaps above 3 eV.
+With --ensemble, the models given are also scored together as one ensemble (the mean of k models), beside
+the shipped ensemble and the mean of its first k members: a change of recipe compared ensemble for ensemble.
 Prints one line per model; merges them into benchmarks/results/member-scores.json.
 """
 
@@ -54,10 +57,24 @@ def score(predictor, sets: dict) -> dict:
     return row
 
 
+def ensembles(name: str, given: list, shipped) -> dict:
+    """The given models' mean as one ensemble, beside the shipped ensemble's first k members and all of them."""
+    from cgcnn import Predictor
+
+    members = [m for p in given for m in p.models]
+    k, names = len(members), shipped.target_names
+    scored = {name: Predictor(members, names)}
+    if k < len(shipped.models):
+        scored[f"shipped members 0-{k - 1}"] = Predictor(shipped.models[:k], names)
+    scored[f"shipped ensemble ({len(shipped.models)} members)"] = Predictor(shipped.models, names)
+    return scored
+
+
 def main() -> None:
     parser = data_arguments(__doc__.splitlines()[0])
     parser.add_argument("model", choices=sorted(SETS))
     parser.add_argument("runs", nargs="*", help="model files to score beside the shipped members")
+    parser.add_argument("--ensemble", metavar="NAME", help="also score the models given as one ensemble, NAME")
     args = parser.parse_args()
     from cgcnn import Predictor, load_model
 
@@ -66,6 +83,8 @@ def main() -> None:
     predictors = {f"shipped member {k}": Predictor(member, shipped.target_names)
                   for k, member in enumerate(shipped.models)}
     predictors.update({path: load_model(path) for path in args.runs})
+    if args.ensemble:
+        predictors.update(ensembles(args.ensemble, [predictors[path] for path in args.runs], shipped))
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name, predictor in predictors.items():
         row = score(predictor, sets)

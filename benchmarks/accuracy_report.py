@@ -102,7 +102,7 @@ def outside_cell(task: str) -> str:
         r = shifted.get(name)
         if r is None:
             continue
-        score = f"accuracy {r['accuracy']:.3f}" if "accuracy" in r else f"MAE {r['mae']:.3g} ± {r['mae_se']:.2g}"
+        score = f"accuracy {r['accuracy']:.3f}" if "accuracy" in r else f"MAE {r['mae']:#.3g} ± {r['mae_se']:.2g}"
         where = "test crystals of new chemical systems" if name == "new-chemsys" else name
         cells.append(f"{score} ({where}, {r['n']:,})")
     return "; ".join(cells) or "–"

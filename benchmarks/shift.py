@@ -356,7 +356,7 @@ def markdown(report: dict) -> list[str]:
             coverage = " / ".join(_cell(r, f"coverage_{level}", ".2f") for level in LEVELS)
             worst = f"{_cell(r, 'worst_decile_flagged', '.2f')} / {_cell(r, 'worst_decile_flagged_or_covered', '.2f')}"
             lines.append(f"| {name} | {set_name} | {r['n']:,} | {score} | {signed} | {coverage} | "
-                         f"{_cell(r, 'width_0.9', '.3g')} | {_cell(r, 'ood_rate', '.3f')} | {worst} |")
+                         f"{_cell(r, 'width_0.9', '#.3g')} | {_cell(r, 'ood_rate', '.3f')} | {worst} |")
     return [*lines, MARK_END]
 
 

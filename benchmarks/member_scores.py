@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("runs", nargs="*", help="model files to score beside the shipped members")
     parser.add_argument("--ensemble", metavar="NAME", help="also score the models given as one ensemble, NAME")
     args = parser.parse_args()
+    if args.ensemble and not args.runs:
+        parser.error("--ensemble needs the model files of its members")
     from cgcnn import Predictor, load_model
 
     sets = scored_sets(args.work, args.model, args.workers)

@@ -253,7 +253,8 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
 
 
 def score_all(work: Path, workers: int, only: list | None = None, earlier: dict | None = None) -> dict:
-    """Every shipped model on its sets; with `only`, those models alone and `earlier`'s rows for the rest."""
+    """Every shipped model on its sets; with `only`, those models, and `earlier`'s rows for the rest (a model
+    without an earlier row is scored)."""
     from cgcnn import load_model
 
     cache: dict = {}
@@ -262,8 +263,8 @@ def score_all(work: Path, workers: int, only: list | None = None, earlier: dict 
     for name, (table, split, label) in MODELS_ON.items():
         if not (MODELS / f"{name}.pt").is_file():
             continue
-        if only and name not in only:
-            report[name] = (earlier or {})[name]
+        if only and name not in only and name in (earlier or {}):
+            report[name] = earlier[name]
             continue
         predictor = load_model(name)
         sets = {k: v for k, v in own_sets(work, table, label, cache).items() if k in ("test", "test new-chemsys")}
@@ -393,10 +394,12 @@ def main() -> None:
                         help="re-score only these (the others' rows, the 2018 checkpoint's included, are kept)")
     args = parser.parse_args()
     start = time.perf_counter()
+    if args.models and not RESULTS.is_file():
+        parser.error(f"--models keeps the other models' rows of {RESULTS}, which is not there: run without it")
     earlier = json.loads(RESULTS.read_text()) if args.models else {}
     report = {"models": score_all(args.work, args.workers, args.models, earlier.get("models"))}
-    report["band_gap_diagnosis"] = (band_gap_diagnosis(args.work, args.workers)
-                                    if not args.models or "band-gap-nonmetal" in args.models
+    rescore = not args.models or "band-gap-nonmetal" in args.models or "band_gap_diagnosis" not in earlier
+    report["band_gap_diagnosis"] = (band_gap_diagnosis(args.work, args.workers) if rescore
                                     else earlier["band_gap_diagnosis"])
     report["seconds"] = round(time.perf_counter() - start, 1)
     lines = markdown(report)

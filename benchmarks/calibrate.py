@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks import MODELS, ROOT, SPLITS, TASKS, data_arguments, fill_results_table
+from tasks import MODELS, ROOT, SPLITS, TASKS, data_arguments, earlier_results, fill_results_table, rescored
 
 RESULTS = ROOT / "benchmarks" / "results" / "calibration.json"
 MARK, MARK_END = "<!-- calibration: benchmarks/calibrate.py -->", "<!-- /calibration -->"
@@ -163,10 +163,10 @@ def main() -> None:
     args = parser.parse_args()
     start, cache = time.perf_counter(), {}
     catalogue = json.loads((MODELS / "models.json").read_text())
-    earlier = json.loads(RESULTS.read_text())["regression"] if args.models and RESULTS.is_file() else {}
-    results = {name: calibrate_model(name, name, args.work, args.workers, cache)
-               if not args.models or name in args.models else earlier[name]
-               for name, info in catalogue.items() if info["task"] == "regression" and (name in TASKS or name in FINE_TUNED)}
+    names = [name for name, info in catalogue.items()
+             if info["task"] == "regression" and (name in TASKS or name in FINE_TUNED)]
+    results = rescored(names, args.models, earlier_results(RESULTS, args.models, "regression"),
+                       lambda name: calibrate_model(name, name, args.work, args.workers, cache))
     figure(results)
     report = {"regression": results, "classifier": classifier_reliability(args.work, args.workers, cache),
               "seconds": round(time.perf_counter() - start, 1)}

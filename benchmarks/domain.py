@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from calibrate import MODELS, crystals, graphs_of
-from tasks import ROOT, SPLITS, TASKS, data_arguments, fill_results_table
+from tasks import ROOT, SPLITS, TASKS, data_arguments, earlier_results, fill_results_table, rescored
 
 RESULTS = ROOT / "benchmarks" / "results" / "domain.json"
 FLLA = ROOT.parent / "shared" / "data" / "matminer-2018" / "flla_2015.csv.gz"
@@ -120,11 +120,11 @@ def main() -> None:
     args = parser.parse_args()
     start, cache = time.perf_counter(), {}
     names = [name for name in json.loads((MODELS / "models.json").read_text()) if name in TASKS]
-    earlier = json.loads(RESULTS.read_text()) if args.models and RESULTS.is_file() else {"models": {}}
-    models = {name: fit_and_measure(name, args.work, args.workers, cache) if not args.models or name in args.models
-              else earlier["models"][name] for name in names}
-    shifted_result = (shifted(args.work, args.workers) if not args.models or "formation-energy" in args.models
-                      else earlier["shifted"])
+    earlier = earlier_results(RESULTS, args.models)
+    models = rescored(names, args.models, earlier.get("models", {}),
+                      lambda name: fit_and_measure(name, args.work, args.workers, cache))
+    keep_shifted = "shifted" in earlier and "formation-energy" not in args.models  # the set only it is measured on
+    shifted_result = earlier["shifted"] if keep_shifted else shifted(args.work, args.workers)
     report = {"models": {n: {k: v for k, v in r.items() if k != "_domain"} for n, r in models.items()},
               "shifted": shifted_result, "seconds": round(time.perf_counter() - start, 1)}
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")

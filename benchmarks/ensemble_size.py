@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
 from calibrate import crystals, graphs_of
-from tasks import ROOT, TASKS, data_arguments, fill_results_table
+from tasks import ROOT, TASKS, data_arguments, earlier_results, fill_results_table, rescored
 
 RESULTS = ROOT / "benchmarks" / "results" / "ensemble-size.json"
 MARK, MARK_END = "<!-- ensemble size: benchmarks/ensemble_size.py -->", "<!-- /ensemble size -->"
@@ -62,24 +63,28 @@ def markdown(report: dict) -> list[str]:
     return [*lines, MARK_END]
 
 
+def score_model(name: str, work: Path, workers: int, cache: dict) -> dict:
+    """The test score of the mean of each model's first k members, k = 1 … all."""
+    _, paths, truth = crystals(work, name)["test"]
+    key = tuple(map(str, paths))
+    if key not in cache:
+        cache[key] = graphs_of(paths, workers)
+    outputs, clip, classifier = member_outputs(name, cache[key])
+    result = {"metric": "ROC-AUC" if classifier else f"MAE ({TASKS[name]['unit']})",
+              "n_test": len(truth), "by_size": scores_by_size(outputs, clip, classifier, truth)}
+    print(f"{name:18} " + "  ".join(f"{v:.4f}" for v in result["by_size"]), flush=True)
+    return result
+
+
 def main() -> None:
     parser = data_arguments(__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=DEFAULT, default=DEFAULT,
                         help="re-score only these shipped ensembles (the others' rows are kept)")
     args = parser.parse_args()
     start, cache = time.perf_counter(), {}
-    earlier = json.loads(RESULTS.read_text())["models"] if RESULTS.is_file() else {}
-    models = {name: earlier[name] for name in DEFAULT if name not in args.models and name in earlier}
-    for name in args.models:
-        _, paths, truth = crystals(args.work, name)["test"]
-        key = tuple(map(str, paths))
-        if key not in cache:
-            cache[key] = graphs_of(paths, args.workers)
-        outputs, clip, classifier = member_outputs(name, cache[key])
-        models[name] = {"metric": "ROC-AUC" if classifier else f"MAE ({TASKS[name]['unit']})",
-                        "n_test": len(truth), "by_size": scores_by_size(outputs, clip, classifier, truth)}
-        print(f"{name:18} " + "  ".join(f"{v:.4f}" for v in models[name]["by_size"]), flush=True)
-    models = {name: models[name] for name in DEFAULT if name in models}  # the table's order
+    only = None if args.models == DEFAULT else args.models
+    models = rescored(DEFAULT, only, earlier_results(RESULTS, only, "models"),
+                      lambda name: score_model(name, args.work, args.workers, cache))
     report = {"models": models, "largest": max(len(r["by_size"]) for r in models.values()),
               "seconds": round(time.perf_counter() - start, 1)}
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")

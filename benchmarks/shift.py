@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks import MODELS, ROOT, SPLITS, data_arguments, fill_results_table
+from tasks import MODELS, ROOT, SPLITS, data_arguments, fill_results_table, rescored
 
 SHARED = ROOT.parent / "shared" / "data" / "matminer-2018"
 ORIGINAL = ROOT.parent / "shared" / "data" / "original-cgcnn"  # the paper's published checkpoints
@@ -252,40 +252,47 @@ def measure(predictor, graph_list: list, truth: np.ndarray) -> dict:
     return result
 
 
-def score_all(work: Path, workers: int, only: list | None = None, earlier: dict | None = None) -> dict:
-    """Every shipped model on its sets; with `only`, those models, and `earlier`'s rows for the rest (a model
-    without an earlier row is scored)."""
+def score_model(name: str, work: Path, workers: int, outside: dict, cache: dict) -> dict:
+    """One shipped model on its own test split, its new chemical systems and the outside sets it applies to."""
     from cgcnn import load_model
 
+    table, _, label = MODELS_ON[name]
+    predictor = load_model(name)
+    sets = {k: v for k, v in own_sets(work, table, label, cache).items() if k in ("test", "test new-chemsys")}
+    sets.update({s: outside[s] for s, models in OUTSIDE.items() if name in models})
+    result = {}
+    for set_name, (ids, paths, labels) in sets.items():
+        row = set_name.replace("test new-chemsys", "new-chemsys")
+        result[row] = measure(predictor, graphs(paths, workers, cache_file(work, table, set_name)), labels[label])
+        print(name, set_name, json.dumps(result[row]), flush=True)
+    return result
+
+
+ORIGINAL_ROW = "original band-gap (2018)"
+
+
+def score_original(work: Path, workers: int, outside: dict, cache: dict) -> dict:
+    """The 2018 published band-gap checkpoint, on the same crystals as `band-gap-nonmetal`."""
+    from cgcnn import load_model
+
+    predictor = load_model(ORIGINAL / "pretrained" / "band-gap.pth.tar", ORIGINAL / "atom_init.json")
+    table = "mp37k-nonmetal"
+    sets = {"test": own_sets(work, table, "band_gap", cache)["test"], "dielectric": outside["dielectric"]}
+    return {name: measure(predictor, graphs(paths, workers, cache_file(work, table, name)), labels["band_gap"])
+            for name, (_, paths, labels) in sets.items()}
+
+
+def score_all(work: Path, workers: int, only: list | None = None, earlier: dict | None = None) -> dict:
+    """Every shipped model on its sets, then the 2018 checkpoint; with `only`, those models, and `earlier`'s
+    rows for the rest (a model or checkpoint without an earlier row is scored)."""
     cache: dict = {}
     outside = outside_sets(work)
-    report: dict = {}
-    for name, (table, split, label) in MODELS_ON.items():
-        if not (MODELS / f"{name}.pt").is_file():
-            continue
-        if only and name not in only and name in (earlier or {}):
-            report[name] = earlier[name]
-            continue
-        predictor = load_model(name)
-        sets = {k: v for k, v in own_sets(work, table, label, cache).items() if k in ("test", "test new-chemsys")}
-        sets.update({s: outside[s] for s, models in OUTSIDE.items() if name in models})
-        report[name] = {}
-        for set_name, (ids, paths, labels) in sets.items():
-            report[name][set_name.replace("test new-chemsys", "new-chemsys")] = measure(
-                predictor, graphs(paths, workers, cache_file(work, table, set_name)), labels[label])
-            print(name, set_name, json.dumps(report[name][set_name.replace("test new-chemsys", "new-chemsys")]),
-                  flush=True)
-    original = ORIGINAL / "pretrained" / "band-gap.pth.tar"
-    if only:
-        report.update({k: v for k, v in (earlier or {}).items() if k not in report})
-    elif original.is_file():  # the 2018 published band-gap checkpoint, on the same crystals
-        predictor = load_model(original, ORIGINAL / "atom_init.json")
-        table = "mp37k-nonmetal"
-        sets = {"test": own_sets(work, table, "band_gap", cache)["test"], "dielectric": outside["dielectric"]}
-        report["original band-gap (2018)"] = {
-            name: measure(predictor, graphs(paths, workers, cache_file(work, table, name)), labels["band_gap"])
-            for name, (_, paths, labels) in sets.items()}
-    return report
+    names = [name for name in MODELS_ON if (MODELS / f"{name}.pt").is_file()]
+    if (ORIGINAL / "pretrained" / "band-gap.pth.tar").is_file():
+        names.append(ORIGINAL_ROW)
+    return rescored(names, only, earlier or {},
+                    lambda name: score_original(work, workers, outside, cache) if name == ORIGINAL_ROW
+                    else score_model(name, work, workers, outside, cache))
 
 
 def band_gap_diagnosis(work: Path, workers: int) -> dict:

@@ -118,3 +118,19 @@ def data_arguments(description: str) -> argparse.ArgumentParser:
                                                                           "/tmp/cgcnn-accuracy")))
     parser.add_argument("--workers", type=int, default=2, help="processes that build graphs")
     return parser
+
+
+def earlier_results(path: Path, only: list | None, key: str | None = None) -> dict:
+    """What a partial re-run keeps: `path`'s saved results (its `key` part) when only some models are re-scored;
+    nothing when all are, or when nothing was saved (then every model is scored)."""
+    if not only or not path.is_file():
+        return {}
+    saved = json.loads(path.read_text())
+    return saved.get(key, {}) if key else saved
+
+
+def rescored(names, only: list | None, earlier: dict, score) -> dict:
+    """`score(name)` for each of `names` that is in `only` (all of them without it) or has no earlier result,
+    `earlier[name]` for the rest; in `names`' order, so a table keeps its row order."""
+    return {name: score(name) if not only or name in only or name not in earlier else earlier[name]
+            for name in names}

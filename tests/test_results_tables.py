@@ -59,3 +59,18 @@ def test_filling_a_table_keeps_the_prose_and_refuses_a_block_that_is_not_there(t
     assert page.read_text() == "# R\n\nprose before\n\n<!-- t: s.py -->\n| a |\n|---|\n| 2 |\n<!-- /t -->\n\nprose after\n"
     with pytest.raises(SystemExit, match="write the section by hand"):
         fill_results_table(["<!-- u: s.py -->", "| b |", "<!-- /u -->"], page)
+
+
+def test_a_partial_rerun_rescores_the_named_models_and_keeps_the_rest_in_order(tmp_path):
+    from tasks import earlier_results, rescored
+
+    saved = tmp_path / "results.json"
+    assert earlier_results(saved, ["b"], "models") == {}  # nothing saved yet: every model will be scored
+    saved.write_text(json.dumps({"models": {"a": 1, "b": 2}, "seconds": 3}))
+    assert earlier_results(saved, None, "models") == {}  # a full run keeps nothing
+    earlier = earlier_results(saved, ["b"], "models")
+    scored = []
+    result = rescored(["a", "b", "c"], ["b"], earlier, lambda name: scored.append(name) or name.upper())
+    assert result == {"a": 1, "b": "B", "c": "C"} and list(result) == ["a", "b", "c"]
+    assert scored == ["b", "c"]  # "c" had no earlier result, so it is scored rather than lost
+    assert rescored(["a", "b"], None, earlier, str.upper) == {"a": "A", "b": "B"}

@@ -7,6 +7,7 @@ docs/TRANSFER.md's tables (between its HTML-comment markers).
     python benchmarks/transfer_report.py table   # the learning-curve table from the committed results
     python benchmarks/transfer_report.py cv      # the phonon cross-validation, from the arms' run folders
     python benchmarks/transfer_report.py variants   # ways to fine-tune compared (energy above hull, N = 300)
+    python benchmarks/transfer_report.py ship phonon-peak ...   # compare both arms on validation, ship winners
 """
 
 from __future__ import annotations
@@ -285,10 +286,7 @@ def report() -> None:
     points, cv = curve_points(), cv_results()
     (poisson_table, poisson), (multi_table, multi) = poisson_lines(), multitask_lines()
     shipped = ship_models()
-    shipped_table = ["| model | training crystals | scratch test MAE | fine-tuned test MAE | shipped |",
-                     "|---|---:|---:|---:|---|"]
-    shipped_table += [f"| `{r['name']}` | {r['n_train']:,} | {r['scratch']:.4g} | {r['fine-tuned']:.4g} | "
-                      f"{'yes' if r['shipped'] else 'no: scratch is better'} |" for r in shipped]
+    shipped_table = shipped_lines(shipped)
     RESULTS.write_text(json.dumps({"learning_curves": points, "phonon_cv": cv, "source_model": SOURCE,
                                    "seeds": SEEDS, "matbench_phonons": MATBENCH_PHONONS, "poisson_ratio": poisson,
                                    "multitask": multi, "shipped_candidates": shipped}, indent=1) + "\n")
@@ -382,52 +380,84 @@ TRAINING_DATA = {
     "perovskites": "Castelli cubic perovskites: the 7,572 labelled of JARVIS' and CDVAE's copies (60 % for training)",
 }
 # name → (table, target, unit, run folder suffix): the learning curves' all-crystals point (one model, seed 0)
-# or the Poisson ratio's ensembles of 3; each is shipped only if it beats its scratch counterpart on the
-# validation split (never chosen on the test split, which only reports)
+# or the Poisson ratio's ensembles of 3. Fine-tuned and from scratch are compared on the validation split (never
+# on the test split, which only reports), and the winner ships under the property's name
 SHIP = {"phonon-peak": ("phonons", "last_phdos_peak", "cm^-1", "seed0"),
         "refractive-index": ("dielectric", "n", "1", "seed0"),
         "perovskite-heat": ("perovskites", "heat_all", "eV/cell", "seed0"),
         "poisson-ratio": ("elasticity", "poisson_ratio", "1", "ensemble")}
 
 
-def ship_models() -> list[dict]:
-    """Copy each fine-tuned model that beats its scratch counterpart on validation into the package, with its
-    entry; returns what was compared (validation and test). Runs made before test_metrics.json recorded the
-    validation metrics are not shipped: rerun them."""
+def compare(name: str) -> dict | None:
+    """Both arms' validation and test MAE, and the winner on validation; None without both run folders (or
+    from runs made before test_metrics.json recorded the validation metrics: rerun them)."""
+    table, _, _, suffix = SHIP[name]
+    n = len(json.loads(split_file("elasticity" if name == "poisson-ratio" else table).read_text())["train"])
+    folders = {method: RUNS / name / f"{method}-{n}-{suffix}" for method in ("fine-tuned", "scratch")}
+    found = {m: json.loads((f / "test_metrics.json").read_text()) for m, f in folders.items()
+             if (f / "test_metrics.json").is_file()}
+    if len(found) < 2 or any("val" not in m for m in found.values()):
+        return None
+    winner = min(found, key=lambda m: found[m]["val"]["mae"])
+    return {"name": name, "n_train": found["fine-tuned"]["n_train"], "winner": winner,
+            "folder": str(folders[winner].relative_to(ROOT)),
+            **{f"{m}_{part}": found[m][part]["mae"] for m in found for part in ("val", "test")}}
+
+
+def install(record: dict) -> None:
+    """Copy the winning run's model into the package under the property's name, with its catalogue entry."""
+    name, folder = record["name"], ROOT / record["folder"]
+    table, target, unit, suffix = SHIP[name]
+    metrics = json.loads((folder / "test_metrics.json").read_text())
+    shutil.copyfile(folder / ("ensemble.pt" if suffix == "ensemble" else "best.pt"), MODELS / f"{name}.pt")
     listed = MODELS / "models.json"
     catalogue = json.loads(listed.read_text())
-    shipped = []
-    for name, (table, target, unit, suffix) in SHIP.items():
-        n = len(json.loads(split_file("elasticity" if name == "poisson-ratio" else table).read_text())["train"])
-        tuned, scratch = (RUNS / name / f"{method}-{n}-{suffix}" for method in ("fine-tuned", "scratch"))
-        if not ((tuned / "test_metrics.json").is_file() and (scratch / "test_metrics.json").is_file()):
-            continue
-        mine, theirs = (json.loads((f / "test_metrics.json").read_text()) for f in (tuned, scratch))
-        decided = "val" in mine and "val" in theirs
-        shipped.append({"name": name, "n_train": mine["n_train"], "scratch": theirs["test"]["mae"],
-                        "fine-tuned": mine["test"]["mae"],
-                        "scratch_val": theirs["val"]["mae"] if decided else None,
-                        "fine-tuned_val": mine["val"]["mae"] if decided else None,
-                        "shipped": decided and mine["val"]["mae"] < theirs["val"]["mae"]})
-        if not shipped[-1]["shipped"]:
-            continue
-        model_file = tuned / ("ensemble.pt" if suffix == "ensemble" else "best.pt")
-        shutil.copyfile(model_file, MODELS / f"{name}.pt")
-        command = json.loads((tuned / "benchmark_run.json").read_text())["command"]
-        catalogue[name] = {
-            "file": f"{name}.pt", "target": target, "unit": unit, "task": "regression",
-            "ensemble": mine.get("ensemble", 1),
-            "test": {k: round(mine["test"][k], 4) for k in ("mae", "rmse", "r2")}, "n_train": mine["n_train"],
-            "training_data": TRAINING_DATA[table], "licence": LICENCES[table], "command": command,
-            "fine_tuned_from": mine["fine_tuned_from"]["model"],
-            "scratch_test_mae": round(theirs["test"]["mae"], 4),
-        }
+    catalogue[name] = {
+        "file": f"{name}.pt", "target": target, "unit": unit, "task": "regression",
+        "ensemble": metrics.get("ensemble", 1),
+        "test": {k: round(metrics["test"][k], 4) for k in ("mae", "rmse", "r2")}, "n_train": metrics["n_train"],
+        "training_data": TRAINING_DATA[table], "licence": LICENCES[table],
+        "command": json.loads((folder / "benchmark_run.json").read_text())["command"],
+        **({"fine_tuned_from": metrics["fine_tuned_from"]["model"]} if record["winner"] == "fine-tuned"
+           else {"trained_from": "scratch"}),
+        "validation_mae": {"fine-tuned": round(record["fine-tuned_val"], 5), "scratch": round(record["scratch_val"], 5)},
+    }
     listed.write_text(json.dumps(catalogue, indent=1) + "\n")
-    return shipped
+
+
+def ship_models(names: list[str] | None = None) -> list[dict]:
+    """Compare both arms of each property (of `names`, else all) and ship the winner on validation."""
+    found = [r for r in map(compare, names or SHIP) if r]
+    for record in found:
+        install(record)
+    return found
+
+
+def shipped_lines(records: list[dict]) -> list[str]:
+    lines = ["| model | training crystals | validation MAE: scratch / fine-tuned | test MAE: scratch / fine-tuned "
+             "| shipped (the better on validation) |", "|---|---:|---|---|---|"]
+    return lines + [f"| `{r['name']}` | {r['n_train']:,} | {r['scratch_val']:.4g} / {r['fine-tuned_val']:.4g} | "
+                    f"{r['scratch_test']:.4g} / {r['fine-tuned_test']:.4g} | {r['winner']} |" for r in records]
+
+
+def ship_report(names: list[str]) -> None:
+    """Compare both arms of every property with run folders, ship the winners of `names` only (a model left
+    out keeps its shipped file), and write the shipped table."""
+    records = [r for r in map(compare, SHIP) if r]
+    for record in records:
+        if record["name"] in names:
+            install(record)
+    results = json.loads(RESULTS.read_text())
+    results["shipped_candidates"] = records
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    DOC.write_text(replace_section(DOC.read_text(), "shipped", shipped_lines(records)))
 
 
 if __name__ == "__main__":
     import sys
 
     actions = {"table": table_from_results, "cv": cv_report, "variants": variants_report}
-    actions[sys.argv[1]]() if sys.argv[1:] else report()
+    if sys.argv[1:2] == ["ship"]:  # re-decide these on validation and ship the winners: ship NAME ...
+        ship_report(sys.argv[2:] or list(SHIP))
+    else:
+        actions[sys.argv[1]]() if sys.argv[1:] else report()

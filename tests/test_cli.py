@@ -144,3 +144,11 @@ def test_messages_count_in_good_english_and_models_show_their_licence(tmp_path, 
     from cgcnn import shipped_models
 
     assert run_cli(["models"], capsys)[1].count("licence: weights MIT") == len(shipped_models()) >= 7
+
+
+def test_models_say_how_each_transfer_model_was_chosen(capsys):
+    out = run_cli(["models"], capsys)[1]
+    phonon = out[out.index("phonon-peak"):].split("licence")[0]
+    refractive = out[out.index("refractive-index"):].split("licence")[0]
+    assert "trained from scratch (chosen on validation MAE: fine-tuned" in phonon
+    assert "fine-tuned from formation-energy (chosen on validation MAE" in refractive

@@ -275,11 +275,22 @@ def report_predict(job: PredictJob, report: dict) -> None:
               "training crystals (same id or same structure)", file=sys.stderr)
 
 
+def model_origin(info: dict) -> str:
+    """How a transfer model was made and, where recorded, the validation scores that chose it."""
+    made = (f"fine-tuned from {info['fine_tuned_from']}" if info.get("fine_tuned_from")
+            else "trained from scratch" if info.get("trained_from") == "scratch" else "")
+    if "validation_mae" in info:
+        scores = info["validation_mae"]
+        return f"{made} (chosen on validation MAE: fine-tuned {scores['fine-tuned']}, from scratch {scores['scratch']})"
+    if made and "scratch_test_mae" in info:
+        return f"{made} (the same recipe from scratch: test MAE {info['scratch_test_mae']})"
+    return made
+
+
 def report_models(job: ModelsJob, models: dict) -> None:
     for name, info in models.items():
         test = ", ".join(f"{k} {v}" for k, v in info["test"].items())
-        origin = (f"\n{'':18} fine-tuned from {info['fine_tuned_from']} (the same recipe from scratch: test MAE "
-                  f"{info['scratch_test_mae']})" if info.get("fine_tuned_from") else "")
+        origin = f"\n{'':18} {model_origin(info)}" if model_origin(info) else ""
         print(f"{name:18} {info['target']} [{info['unit']}] — test {test} ({info['training_data']}){origin}\n"
               f"{'':18} licence: {info['licence']}")
 

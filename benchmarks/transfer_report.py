@@ -444,6 +444,10 @@ def ship_report(names: list[str]) -> None:
     """Compare both arms of every property with run folders, ship the winners of `names` only (a model left
     out keeps its shipped file), and write the shipped table."""
     records = [r for r in map(compare, SHIP) if r]
+    missing = sorted(set(names) - {r["name"] for r in records})
+    if missing:
+        raise SystemExit(f"{', '.join(missing)}: no finished scratch and fine-tuned run folders with validation "
+                         f"metrics under {RUNS}: run benchmarks/transfer.py first")
     for record in records:
         if record["name"] in names:
             install(record)
@@ -458,6 +462,10 @@ if __name__ == "__main__":
 
     actions = {"table": table_from_results, "cv": cv_report, "variants": variants_report}
     if sys.argv[1:2] == ["ship"]:  # re-decide these on validation and ship the winners: ship NAME ...
+        unknown = sorted(set(sys.argv[2:]) - set(SHIP))
+        if unknown:
+            raise SystemExit(f"transfer_report.py ship: no transfer model named {', '.join(unknown)}; "
+                             f"choose from {', '.join(SHIP)}")
         ship_report(sys.argv[2:] or list(SHIP))
     else:
         actions[sys.argv[1]]() if sys.argv[1:] else report()

@@ -33,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks import MODELS, ROOT, SPLITS, data_arguments, fill_results_table, rescored
+from tasks import MODELS, ROOT, SPLITS, data_arguments, earlier_results, fill_results_table, rescored
 
 SHARED = ROOT.parent / "shared" / "data" / "matminer-2018"
 ORIGINAL = ROOT.parent / "shared" / "data" / "original-cgcnn"  # the paper's published checkpoints
+ORIGINAL_BAND_GAP = ORIGINAL / "pretrained" / "band-gap.pth.tar"
 RESULTS = ROOT / "benchmarks" / "results" / "shift.json"
 MARK, MARK_END = "<!-- shift: benchmarks/shift.py -->", "<!-- /shift -->"
 FIGURE = ROOT / "docs" / "figures" / "shift-error-vs-ood-score.png"
@@ -275,7 +276,7 @@ def score_original(work: Path, workers: int, outside: dict, cache: dict) -> dict
     """The 2018 published band-gap checkpoint, on the same crystals as `band-gap-nonmetal`."""
     from cgcnn import load_model
 
-    predictor = load_model(ORIGINAL / "pretrained" / "band-gap.pth.tar", ORIGINAL / "atom_init.json")
+    predictor = load_model(ORIGINAL_BAND_GAP, ORIGINAL / "atom_init.json")
     table = "mp37k-nonmetal"
     sets = {"test": own_sets(work, table, "band_gap", cache)["test"], "dielectric": outside["dielectric"]}
     return {name: measure(predictor, graphs(paths, workers, cache_file(work, table, name)), labels["band_gap"])
@@ -288,7 +289,7 @@ def score_all(work: Path, workers: int, only: list | None = None, earlier: dict 
     cache: dict = {}
     outside = outside_sets(work)
     names = [name for name in MODELS_ON if (MODELS / f"{name}.pt").is_file()]
-    if (ORIGINAL / "pretrained" / "band-gap.pth.tar").is_file():
+    if ORIGINAL_BAND_GAP.is_file():
         names.append(ORIGINAL_ROW)
     return rescored(names, only, earlier or {},
                     lambda name: score_original(work, workers, outside, cache) if name == ORIGINAL_ROW
@@ -403,7 +404,7 @@ def main() -> None:
     start = time.perf_counter()
     if args.models and not RESULTS.is_file():
         parser.error(f"--models keeps the other models' rows of {RESULTS}, which is not there: run without it")
-    earlier = json.loads(RESULTS.read_text()) if args.models else {}
+    earlier = earlier_results(RESULTS, args.models)
     report = {"models": score_all(args.work, args.workers, args.models, earlier.get("models"))}
     rescore = not args.models or "band-gap-nonmetal" in args.models or "band_gap_diagnosis" not in earlier
     report["band_gap_diagnosis"] = (band_gap_diagnosis(args.work, args.workers) if rescore

@@ -426,11 +426,21 @@ def install(record: dict) -> None:
 
 
 def ship_models(names: list[str] | None = None) -> list[dict]:
-    """Compare both arms of each property (of `names`, else all) and ship the winner on validation."""
-    found = [r for r in map(compare, names or SHIP) if r]
-    for record in found:
-        install(record)
-    return found
+    """Compare both arms of every property with run folders and ship the winners on validation: of `names`
+    (each must have its run folders; a property left out keeps its shipped file), else of all compared."""
+    unknown = sorted(set(names or ()) - set(SHIP))
+    if unknown:
+        raise SystemExit(f"transfer_report.py ship: no transfer model named {', '.join(unknown)}; "
+                         f"choose from {', '.join(SHIP)}")
+    records = [r for r in map(compare, SHIP) if r]
+    missing = sorted(set(names or ()) - {r["name"] for r in records})
+    if missing:
+        raise SystemExit(f"{', '.join(missing)}: no finished scratch and fine-tuned run folders with validation "
+                         f"metrics under {RUNS}: run benchmarks/transfer.py first")
+    for record in records:
+        if names is None or record["name"] in names:
+            install(record)
+    return records
 
 
 def shipped_lines(records: list[dict]) -> list[str]:
@@ -441,16 +451,9 @@ def shipped_lines(records: list[dict]) -> list[str]:
 
 
 def ship_report(names: list[str]) -> None:
-    """Compare both arms of every property with run folders, ship the winners of `names` only (a model left
-    out keeps its shipped file), and write the shipped table."""
-    records = [r for r in map(compare, SHIP) if r]
-    missing = sorted(set(names) - {r["name"] for r in records})
-    if missing:
-        raise SystemExit(f"{', '.join(missing)}: no finished scratch and fine-tuned run folders with validation "
-                         f"metrics under {RUNS}: run benchmarks/transfer.py first")
-    for record in records:
-        if record["name"] in names:
-            install(record)
+    """`ship_models(names)`, then its records into the results and the shipped table (the rest of the report
+    needs every run folder; this needs only the every-crystal points')."""
+    records = ship_models(names)
     results = json.loads(RESULTS.read_text())
     results["shipped_candidates"] = records
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
@@ -461,11 +464,7 @@ if __name__ == "__main__":
     import sys
 
     actions = {"table": table_from_results, "cv": cv_report, "variants": variants_report}
-    if sys.argv[1:2] == ["ship"]:  # re-decide these on validation and ship the winners: ship NAME ...
-        unknown = sorted(set(sys.argv[2:]) - set(SHIP))
-        if unknown:
-            raise SystemExit(f"transfer_report.py ship: no transfer model named {', '.join(unknown)}; "
-                             f"choose from {', '.join(SHIP)}")
+    if sys.argv[1:2] == ["ship"]:  # re-decide these on validation and ship the winners: ship [NAME ...]
         ship_report(sys.argv[2:] or list(SHIP))
     else:
         actions[sys.argv[1]]() if sys.argv[1:] else report()

@@ -290,7 +290,8 @@ def model_origin(info: dict) -> str:
 def report_models(job: ModelsJob, models: dict) -> None:
     for name, info in models.items():
         test = ", ".join(f"{k} {v}" for k, v in info["test"].items())
-        origin = f"\n{'':18} {model_origin(info)}" if model_origin(info) else ""
+        origin = model_origin(info)
+        origin = f"\n{'':18} {origin}" if origin else ""
         print(f"{name:18} {info['target']} [{info['unit']}] — test {test} ({info['training_data']}){origin}\n"
               f"{'':18} licence: {info['licence']}")
 

@@ -41,7 +41,7 @@ def test_shipped_formation_energy_and_band_gap_models_predict_real_crystals(tiny
     # mp-tiny100: 100 Materials Project crystals, 42 of them in the models' training split
     assert np.mean(np.abs(predicted - formation)) < 0.06  # measured 0.026 (the ensemble of 4)
     band_gap = load_model("band-gap").predict_items(paths, [str(p) for p in paths])[:, 0]
-    assert np.mean(np.abs(band_gap - gap)) < 0.4  # measured 0.27 (the ensemble of 3)
+    assert np.mean(np.abs(band_gap - gap)) < 0.4  # measured 0.26 (the ensemble of 2; 0.27 for the 3 of 60 epochs before)
     metal = load_model("metal-classifier").predict_items(paths, [str(p) for p in paths])[:, 1]
     assert roc_auc_score(gap == 0, metal) > 0.9  # measured 0.96 (the ensemble of 3)
 

@@ -60,7 +60,8 @@ def test_shipped_moduli_are_ensembles_with_a_spread(tiny100, tmp_path, capsys):
 def test_the_catalogue_says_how_many_members_each_shipped_model_holds():
     counts = {name: len(load_model(name).models) for name in shipped_models()}
     assert counts == {name: info["ensemble"] for name, info in shipped_models().items()}
-    assert all(counts[name] >= 2 for name in ("formation-energy", "band-gap", "metal-classifier"))  # a spread
+    assert all(counts[name] >= 3 for name in ("formation-energy", "metal-classifier"))
+    assert counts["band-gap"] >= 2  # 2 members of 120 epochs, chosen on validation over 3 of 60: still a spread
 
 
 def test_models_command_lists_them(capsys):
